@@ -1,0 +1,247 @@
+"""Command line (DESIGN.md contract). Exit codes: 0 success, 2 bad input or configuration
+(one line on stderr), 1 unexpected failure."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from collections.abc import Callable
+from datetime import UTC, datetime, time
+from functools import wraps
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from connector import config, logs, wire
+from connector.config import DESTINATIONS, SOURCES, ConfigError, Settings
+from connector.errors import BadInput
+from connector.redaction import redact
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Moves every paid WooCommerce and BigCommerce order to the store's services, exactly once.")
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+log = logging.getLogger("connector.cli")
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def guarded(fn: F) -> F:
+    @wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except (ConfigError, BadInput) as exc:
+            err.print(f"error: {redact(exc)}", markup=False)
+            raise typer.Exit(2) from None
+        except typer.Exit:
+            raise
+        except KeyboardInterrupt:
+            raise typer.Exit(130) from None
+        except Exception as exc:  # the one place an unexpected failure becomes exit 1
+            log.debug("unexpected failure", exc_info=True)
+            err.print(f"error: unexpected failure: {type(exc).__name__}: {redact(exc)}", markup=False)
+            raise typer.Exit(1) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def settings() -> Settings:
+    loaded = config.load()
+    logs.setup(loaded.log_level, loaded.log_format)
+    return loaded
+
+
+def parse_date(value: str, option: str) -> datetime:
+    """YYYY-MM-DD or ISO 8601; UTC unless it says otherwise."""
+    try:
+        parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise BadInput(f"{option}: expected YYYY-MM-DD or an ISO 8601 time (got {value!r})") from None
+    if len(value.strip()) == 10:
+        parsed = datetime.combine(parsed.date(), time(0))
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+
+def check_name(value: str | None, allowed: tuple[str, ...], option: str) -> str | None:
+    if value is not None and value not in allowed:
+        raise BadInput(f"{option}: expected one of {', '.join(allowed)} (got {value!r})")
+    return value
+
+
+SourceOpt = Annotated[str | None, typer.Option("--source", help="woocommerce or bigcommerce (default: all enabled)")]
+DestinationOpt = Annotated[str | None, typer.Option("--destination", help="sonarid, orderprotection or sophio")]
+
+
+@app.command()
+@guarded
+def poll(source: SourceOpt = None) -> None:
+    """One poll of the enabled sources and one delivery pass, then exit."""
+    from connector.app import App
+
+    check_name(source, SOURCES, "--source")
+    s = settings()
+    if not s.sources:
+        raise BadInput("no source is enabled: set WOOCOMMERCE_URL, WOOCOMMERCE_CONSUMER_KEY and "
+                       "WOOCOMMERCE_CONSUMER_SECRET (or the BIGCOMMERCE_* variables)")
+    if source and source not in s.sources:
+        raise BadInput(f"--source: {source} is not enabled (its credentials are not set)")
+    pipeline = App(s)
+    try:
+        reports = pipeline.poll([source] if source else None)
+        delivered = pipeline.deliver()
+    finally:
+        pipeline.close()
+    for r in reports:
+        out.print(f"{r.source} {r.store}: {r.seen} seen, {r.new_orders} new, {r.enqueued} deliveries queued"
+                  + (f", {r.rejected} malformed" if r.rejected else "") + (f" — error: {r.error}" if r.error else ""))
+    _print_pass(delivered)
+    if any(r.error for r in reports) or delivered.paused:
+        raise typer.Exit(1)
+
+
+def _print_pass(report: Any) -> None:
+    by_destination: dict[str, dict[str, int]] = {}
+    for (destination, state), count in sorted(report.states.items()):
+        by_destination.setdefault(destination, {})[state] = count
+    for destination, states in by_destination.items():
+        out.print(f"{destination}: " + ", ".join(f"{n} {s}" for s, n in states.items()))
+    for destination, why in report.paused.items():
+        err.print(f"PAUSED {destination}: {why}", markup=False)
+
+
+@app.command()
+@guarded
+def backfill(
+    since: Annotated[str, typer.Option("--since", help="YYYY-MM-DD or ISO 8601 (UTC unless it says otherwise)")],
+    until: Annotated[str | None, typer.Option("--until", help="end of the range, exclusive (default: now)")] = None,
+    source: SourceOpt = None,
+    destination: DestinationOpt = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="count what would be queued; write nothing, send nothing")] = False,
+) -> None:
+    """Historical orders by creation date into the ledger, then delivered. Resumable."""
+    from connector.app import App
+    from connector.polling import backfill as run_backfill
+
+    check_name(source, SOURCES, "--source")
+    check_name(destination, DESTINATIONS, "--destination")
+    start, end = parse_date(since, "--since"), parse_date(until, "--until") if until else None
+    if end is not None and end <= start:
+        raise BadInput("--until: must be after --since")
+    s = settings()
+    if destination and destination not in s.destinations:
+        raise BadInput(f"--destination: {destination} is not enabled (its credentials are not set)")
+    pipeline = App(s)
+    targets = [destination] if destination else list(pipeline.destinations)
+    try:
+        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[at]}"),
+                      TimeElapsedColumn(), console=err, transient=False) as progress:
+            for name, src in pipeline.sources.items():
+                if source and name != source:
+                    continue
+                task = progress.add_task(f"{name} orders", total=None, at="")
+
+                def advance(seen: int, newest: datetime | None, task: Any = task) -> None:
+                    progress.update(task, advance=seen, at=f"created up to {newest:%Y-%m-%d %H:%M}" if newest else "")
+
+                report = run_backfill(pipeline.ledger, src, targets, since=start, until=end, dry_run=dry_run,
+                                      on_page=advance)
+                progress.update(task, total=progress.tasks[task].completed)
+                verb = "would queue" if dry_run else "queued"
+                out.print(f"{name} {report.store}: {report.seen} orders read, {verb} {report.enqueued} deliveries"
+                          + (f", {report.rejected} malformed" if report.rejected else "")
+                          + (f" — stopped: {report.error} (run again to resume)" if report.error else ""))
+                if report.error:
+                    raise typer.Exit(1)
+            if not dry_run and pipeline.destinations:
+                deliveries = progress.add_task("delivering", total=_due_count(pipeline, targets), at="")
+                result = pipeline.deliverer.run_due(on_outcome=lambda _d, _s: progress.advance(deliveries))
+        if not dry_run:
+            _print_pass(result)
+    finally:
+        pipeline.close()
+
+
+def _due_count(pipeline: Any, destinations: list[str]) -> int:
+    counts = pipeline.ledger.counts()
+    return sum(counts.get(d, {}).get(state, 0) for d in destinations for state in ("pending", "retrying"))
+
+
+@app.command()
+@guarded
+def status(as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False) -> None:
+    """Per destination: counts by state, oldest undelivered, last error; cursors and last poll per source."""
+    from connector.status import collect, render
+
+    report = collect(settings())
+    if as_json:
+        out.print_json(json.dumps(report, default=str))
+    else:
+        render(report, out)
+
+
+@app.command()
+@guarded
+def retry(
+    destination: DestinationOpt = None,
+    order: Annotated[str | None, typer.Option("--order", help="platform order id")] = None,
+    dead: Annotated[bool, typer.Option("--dead", help="also re-queue dead deliveries")] = False,
+) -> None:
+    """Re-queue failed (retrying) deliveries now; with --dead, dead ones too."""
+    from connector.ledger import Ledger
+
+    check_name(destination, DESTINATIONS, "--destination")
+    ledger = Ledger(settings().database_url)
+    try:
+        count = ledger.requeue(destination=destination, order_id=order, dead=dead)
+    finally:
+        ledger.close()
+    out.print(f"re-queued {count} deliveries; the next `poll` or the running service sends them")
+
+
+@app.command()
+@guarded
+def preview(
+    file: Annotated[str, typer.Argument(help="platform order JSON file, or - for standard input")],
+    source: Annotated[str, typer.Option("--source", help="woocommerce or bigcommerce")],
+    destination: Annotated[str, typer.Option("--destination", help="sonarid, orderprotection or sophio")],
+) -> None:
+    """Print the payload that would be sent for one platform order (no network)."""
+    from connector.preview import render_payload
+
+    check_name(source, SOURCES, "--source")
+    check_name(destination, DESTINATIONS, "--destination")
+    try:
+        text = sys.stdin.read() if file == "-" else Path(file).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise BadInput(f"{file}: {exc.strerror}") from None
+    try:
+        raw = json.loads(text)
+    except ValueError as exc:
+        raise BadInput(f"{file}: not JSON ({exc})") from None
+    payload = render_payload(raw, source, destination, config.load())
+    sys.stdout.write(wire.dumps(payload, indent=2) + "\n")
+
+
+@app.command()
+@guarded
+def demo(
+    orders: Annotated[int, typer.Option("--orders", help="orders in the simulated store")] = 36,
+) -> None:
+    """The whole pipeline against the built-in sandbox on 127.0.0.1; no credentials needed."""
+    from connector.sandbox.demo import run_demo
+
+    logs.setup("WARNING", "text")
+    run_demo(out, orders=orders)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,303 @@
+"""Outcome classes, backoff and the delivery pass — the one place that decides what an answer means.
+
+| answer                                   | class     | what happens                                     |
+|------------------------------------------|-----------|--------------------------------------------------|
+| 2xx                                      | delivered | done; keep the destination's reference           |
+| 400, 404, 409, 422 and other 4xx         | permanent | `dead` with the destination's message            |
+| 401, 403                                 | auth      | destination paused for this run, rows stay queued |
+| 408, 425, 429, 5xx, connect error        | transient | retry with full-jitter backoff, Retry-After honoured |
+| timeout/disconnect after sending         | ambiguous | retried like transient, counted separately        |
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
+from enum import StrEnum
+
+import httpx
+import tenacity
+
+from connector.destinations.base import Destination, Skip
+from connector.ledger import Claim, Ledger, State, utcnow
+from connector.orders import MalformedOrder
+from connector.redaction import redact
+
+log = logging.getLogger("connector.delivery")
+
+RETRY_AFTER_CAP = 3600.0
+QUICK_TRIES = 3  # attempts within one pass before the row waits for a later pass
+QUICK_RETRY_AFTER_MAX = 2.0  # a Retry-After longer than this waits in the ledger, not in a thread
+
+
+class Outcome(StrEnum):
+    DELIVERED = "delivered"
+    PERMANENT = "permanent"
+    AUTH = "auth"
+    TRANSIENT = "transient"
+    AMBIGUOUS = "ambiguous"
+
+
+@dataclass(frozen=True)
+class Result:
+    outcome: Outcome
+    status_code: int | None = None
+    message: str | None = None
+    reference: str | None = None
+    retry_after: float | None = None
+    body: str | None = None
+
+    @property
+    def retryable(self) -> bool:
+        return self.outcome in (Outcome.TRANSIENT, Outcome.AMBIGUOUS)
+
+
+TRANSIENT_STATUSES = frozenset({408, 425, 429})
+AUTH_STATUSES = frozenset({401, 403})
+NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol, httpx.ProxyError)
+MAYBE_SENT = (httpx.ReadTimeout, httpx.WriteTimeout, httpx.ReadError, httpx.WriteError, httpx.RemoteProtocolError)
+
+
+def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
+    """RFC 9110 Retry-After: delta-seconds or an HTTP-date; capped; None when absent or unreadable."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        seconds = (when - (now or utcnow())).total_seconds()
+    return min(max(seconds, 0.0), RETRY_AFTER_CAP)
+
+
+def classify_status(status: int) -> Outcome:
+    if 200 <= status < 300:
+        return Outcome.DELIVERED
+    if status in AUTH_STATUSES:
+        return Outcome.AUTH
+    if status in TRANSIENT_STATUSES or status >= 500:
+        return Outcome.TRANSIENT
+    return Outcome.PERMANENT
+
+
+def classify_response(response: httpx.Response, destination: Destination) -> Result:
+    accepted = destination.accepted(response)
+    outcome = Outcome.DELIVERED if accepted else classify_status(response.status_code)
+    if accepted is False and outcome is Outcome.DELIVERED:
+        outcome = Outcome.PERMANENT
+    body = response.text[:2000] if response.content else None
+    if outcome is Outcome.DELIVERED:
+        return Result(outcome, response.status_code, reference=destination.reference(response), body=body)
+    return Result(outcome, response.status_code, message=destination.error_message(response),
+                  retry_after=parse_retry_after(response.headers.get("Retry-After")), body=body)
+
+
+def classify_exception(exc: Exception) -> Result:
+    kind = type(exc).__name__
+    if isinstance(exc, NOT_SENT):
+        return Result(Outcome.TRANSIENT, message=f"{kind}: {exc} (not sent)")
+    if isinstance(exc, MAYBE_SENT):
+        return Result(Outcome.AMBIGUOUS, message=f"{kind}: {exc} (may have been received)")
+    if isinstance(exc, httpx.TransportError):
+        return Result(Outcome.TRANSIENT, message=f"{kind}: {exc}")
+    raise exc
+
+
+_WAIT = tenacity.wait_random_exponential  # full jitter: uniform(0, min(cap, base * 2**n))
+
+
+def backoff(attempt: int, base: float, cap: float) -> float:
+    """Full-jitter delay before the next attempt after `attempt` failed ones (tenacity's strategy)."""
+    state = tenacity.RetryCallState(retry_object=tenacity.Retrying(), fn=None, args=(), kwargs={})
+    state.attempt_number = max(1, attempt)
+    return float(_WAIT(multiplier=base, max=cap)(state))
+
+
+@dataclass
+class PassReport:
+    """What one delivery pass did, by destination and state."""
+
+    states: Counter[tuple[str, str]] = field(default_factory=Counter)
+    paused: dict[str, str] = field(default_factory=dict)
+
+    def add(self, destination: str, state: str) -> None:
+        self.states[(destination, state)] += 1
+
+    def count(self, state: str, destination: str | None = None) -> int:
+        return sum(n for (d, s), n in self.states.items() if s == state and (destination is None or d == destination))
+
+
+class Deliverer:
+    """Sends what is due in the ledger, per destination concurrently (bounded), and records every outcome."""
+
+    def __init__(self, ledger: Ledger, destinations: Mapping[str, Destination], *, retry_base: float = 30.0,
+                 retry_cap: float = 3600.0, max_attempts: int = 8, concurrency: Callable[[str], int] | int = 4,
+                 timeout: float = 30.0, quick_wait: float = 0.25) -> None:
+        self.ledger = ledger
+        self.destinations = dict(destinations)
+        self.retry_base, self.retry_cap, self.max_attempts = retry_base, retry_cap, max_attempts
+        self._concurrency = concurrency
+        self.timeout = timeout
+        self.quick_wait = quick_wait
+        self.paused: dict[str, str] = {}
+        self._clients: dict[str, httpx.Client] = {}
+        self._lock = threading.Lock()
+
+    def concurrency(self, destination: str) -> int:
+        return self._concurrency(destination) if callable(self._concurrency) else self._concurrency
+
+    def client(self, name: str) -> httpx.Client:
+        with self._lock:
+            if name not in self._clients:
+                self._clients[name] = self.destinations[name].client(self.timeout)
+            return self._clients[name]
+
+    def close(self) -> None:
+        with self._lock:
+            for client in self._clients.values():
+                client.close()
+            self._clients.clear()
+
+    def run_due(self, *, stop: threading.Event | None = None,
+                on_outcome: Callable[[str, str], None] | None = None) -> PassReport:
+        """One pass: every due row of every unpaused destination, until none is due (or `stop` is set)."""
+        report = PassReport()
+        names = [n for n in self.destinations if n not in self.paused]
+        if names:
+            with ThreadPoolExecutor(max_workers=len(names), thread_name_prefix="deliver") as pool:
+                for future in [pool.submit(self._run_destination, n, report, stop, on_outcome) for n in names]:
+                    future.result()
+        report.paused.update(self.paused)
+        return report
+
+    def _run_destination(self, name: str, report: PassReport, stop: threading.Event | None,
+                         on_outcome: Callable[[str, str], None] | None) -> None:
+        workers = self.concurrency(name)
+        lease = self.timeout * QUICK_TRIES + QUICK_TRIES * 5 + 60
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"deliver-{name}") as pool:
+            while name not in self.paused and not (stop and stop.is_set()):
+                claims = self.ledger.claim(name, workers * 4, lease=lease)
+                if not claims:
+                    return
+                for claim, state in zip(claims, pool.map(lambda c: self.deliver(name, c, stop), claims), strict=True):
+                    report.add(name, state)
+                    if on_outcome:
+                        on_outcome(name, state)
+
+    def deliver(self, name: str, claim: Claim, stop: threading.Event | None = None) -> str:
+        """Build, send (with a few quick retries) and record one claimed delivery; returns the new state."""
+        destination = self.destinations[name]
+        order = claim.order
+        started = time.monotonic()
+        if name in self.paused or (stop and stop.is_set()):
+            self.ledger.record(claim.delivery_id, State.RETRYING, reason=f"not sent: {self.paused.get(name, 'stopping')}",
+                               uncount=True)
+            return State.RETRYING
+        try:
+            payload = destination.build(order)
+        except Skip as skip:
+            return self._finish(name, claim, State.SKIPPED, started, reason=skip.reason)
+        except (MalformedOrder, ValueError, KeyError, TypeError) as exc:
+            return self._finish(name, claim, State.DEAD, started, reason=f"cannot map the order for {name}: {exc}")
+
+        result, ambiguous = self._send(destination, payload, stop)
+        if result.outcome is Outcome.DELIVERED:
+            return self._finish(name, claim, State.DELIVERED, started, result=result, ambiguous=ambiguous, reason=None)
+        if result.outcome is Outcome.PERMANENT:
+            return self._finish(name, claim, State.DEAD, started, result=result, ambiguous=ambiguous,
+                                reason=f"{name} refused the order ({result.status_code}): {result.message}")
+        if result.outcome is Outcome.AUTH:
+            why = (f"{name} refused our credentials ({result.status_code}: {result.message}); "
+                   f"check {destination.credential_variable}")
+            with self._lock:
+                first = name not in self.paused
+                self.paused[name] = why
+            if first:
+                log.error("PAUSED %s for this run: %s. Its orders stay queued; nothing is dropped.", name, why)
+            return self._finish(name, claim, State.RETRYING, started, result=result, ambiguous=ambiguous, reason=why, uncount=True,
+                                next_at=utcnow())
+        # transient or ambiguous
+        if claim.attempts >= self.max_attempts:
+            return self._finish(name, claim, State.DEAD, started, result=result, ambiguous=ambiguous,
+                                reason=f"gave up after {claim.attempts} attempts: {self._describe(result)}")
+        delay = max(result.retry_after or 0.0, backoff(claim.attempts, self.retry_base, self.retry_cap))
+        return self._finish(name, claim, State.RETRYING, started, result=result, ambiguous=ambiguous, reason=self._describe(result),
+                            next_at=utcnow() + timedelta(seconds=delay))
+
+    def _send(self, destination: Destination, payload: dict[str, object],
+              stop: threading.Event | None) -> tuple[Result, int]:
+        """The final result of up to QUICK_TRIES tries, and how many tries were ambiguous."""
+        client = self.client(destination.name)
+
+        def attempt() -> Result:
+            try:
+                return classify_response(destination.send(client, payload), destination)
+            except httpx.TransportError as exc:
+                return classify_exception(exc)
+
+        def again(state: tenacity.RetryCallState) -> bool:
+            result: Result = state.outcome.result()  # type: ignore[union-attr]
+            return (result.retryable and (result.retry_after or 0.0) <= QUICK_RETRY_AFTER_MAX
+                    and destination.name not in self.paused and not (stop and stop.is_set()))
+
+        retrying = tenacity.Retrying(
+            stop=tenacity.stop_after_attempt(QUICK_TRIES),
+            wait=tenacity.wait_combine(
+                tenacity.wait_random_exponential(multiplier=self.quick_wait, max=QUICK_RETRY_AFTER_MAX),
+                _wait_retry_after),
+            retry=again,
+            retry_error_callback=lambda state: state.outcome.result(),  # type: ignore[union-attr]
+            reraise=False,
+        )
+        tries: list[Result] = []
+
+        def counted() -> Result:
+            tries.append(attempt())
+            return tries[-1]
+
+        result: Result = retrying(counted)
+        return result, sum(r.outcome is Outcome.AMBIGUOUS for r in tries)
+
+    @staticmethod
+    def _describe(result: Result) -> str:
+        what = f"HTTP {result.status_code}" if result.status_code else result.outcome.value
+        return f"{what}: {result.message}" if result.message else what
+
+    def _finish(self, name: str, claim: Claim, state: State, started: float, *, reason: str | None,
+                result: Result | None = None, uncount: bool = False, next_at: datetime | None = None,
+                ambiguous: int = 0) -> str:
+        self.ledger.record(
+            claim.delivery_id, state, reason=reason,
+            status_code=result.status_code if result else None,
+            reference=result.reference if result else None,
+            message=result.message if result else None,
+            response=result.body if result else None,
+            next_attempt_at=next_at, ambiguous=ambiguous, uncount=uncount,
+        )
+        order = claim.order
+        level = logging.WARNING if state in (State.DEAD, State.RETRYING) else logging.INFO
+        log.log(level, "delivery source=%s order=%s destination=%s state=%s attempt=%d duration=%.3fs%s",
+                order.source, order.id, name, state, claim.attempts, time.monotonic() - started,
+                f" reason={redact(reason)!r}" if reason else "",
+                extra={"event": "delivery", "source": order.source, "order_id": order.id, "destination": name,
+                       "state": str(state), "attempt": claim.attempts,
+                       "duration": round(time.monotonic() - started, 3), "reason": redact(reason) if reason else None})
+        return state
+
+
+def _wait_retry_after(state: tenacity.RetryCallState) -> float:
+    result: Result = state.outcome.result()  # type: ignore[union-attr]
+    return result.retry_after or 0.0

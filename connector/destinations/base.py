@@ -1,0 +1,70 @@
+"""What every destination is: a pure `build` and an httpx `send`, with its vendor's answers read here."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Any, ClassVar
+
+import httpx
+
+from connector import USER_AGENT, wire
+from connector.orders import Order
+
+
+class Skip(Exception):
+    """This order is not for this destination (or cannot satisfy its required fields); says why."""
+
+    @property
+    def reason(self) -> str:
+        return str(self)
+
+
+class Destination(ABC):
+    name: ClassVar[str]
+    credential_variable: ClassVar[str]  # named in the one loud error when the vendor refuses our credentials
+
+    def __init__(self, settings: Any) -> None:
+        self.settings = settings
+
+    # -- pure --------------------------------------------------------------------------------
+
+    @abstractmethod
+    def build(self, order: Order) -> dict[str, Any]:
+        """The vendor's request body for `order`, in the vendor document's field order. Raises `Skip`."""
+
+    # -- I/O ---------------------------------------------------------------------------------
+
+    @abstractmethod
+    def endpoint(self) -> str:
+        """The request URL (may carry a credential; it is redacted wherever it is shown)."""
+
+    def headers(self) -> dict[str, str]:
+        return {"Content-Type": "application/json", "Accept": "application/json", "User-Agent": USER_AGENT}
+
+    def client(self, timeout: float) -> httpx.Client:
+        return httpx.Client(timeout=httpx.Timeout(timeout, connect=min(10.0, timeout)), headers=self.headers(),
+                            follow_redirects=False)
+
+    def send(self, client: httpx.Client, payload: dict[str, Any]) -> httpx.Response:
+        return client.post(self.endpoint(), content=wire.encode(payload))
+
+    def reference(self, response: httpx.Response) -> str | None:
+        """The vendor's id for what we sent, from a 2xx answer."""
+        return None
+
+    def error_message(self, response: httpx.Response) -> str:
+        """The vendor's own words from an error answer."""
+        try:
+            body = response.json()
+        except ValueError:
+            text = response.text.strip()
+            return text[:300] if text else response.reason_phrase
+        if isinstance(body, dict):
+            parts = [str(body[k]) for k in ("error", "message", "detail", "details") if body.get(k)]
+            if parts:
+                return ": ".join(parts)
+        return str(body)[:300]
+
+    def accepted(self, response: httpx.Response) -> bool | None:
+        """Override to call a non-2xx answer a success (e.g. 409 "already exists"); None = default rules."""
+        return None

@@ -1,0 +1,78 @@
+"""sonarID: POST {SONARID_URL}/api/v1/orders (shared/api-docs/sonarid-orders-api.txt).
+
+Required: email, firstName, lastName. `order.id` is `wc_<id>` / `bc_<id>` (the docs' own
+example), which sonarID deduplicates on, so every retry is safe.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from connector.config import SonarIDSettings
+from connector.destinations.base import Destination, Skip
+from connector.formats import amount_string, e164
+from connector.orders import Order
+
+ID_PREFIX = {"woocommerce": "wc", "bigcommerce": "bc"}
+
+
+def order_key(order: Order) -> str:
+    return f"{ID_PREFIX.get(order.source, order.source)}_{order.id}"
+
+
+class SonarID(Destination):
+    name = "sonarid"
+    credential_variable = "SONARID_API_KEY"
+    settings: SonarIDSettings
+
+    def build(self, order: Order) -> dict[str, Any]:
+        billing, shipping = order.billing, order.shipping_address
+        email = order.customer.email or billing.email
+        first = billing.first_name or (shipping.first_name if shipping else "") or order.customer.first_name
+        last = billing.last_name or (shipping.last_name if shipping else "") or order.customer.last_name
+        missing = [name for name, value in (("email", email), ("firstName", first), ("lastName", last)) if not value.strip()]
+        if missing:
+            raise Skip(f"sonarID requires {', '.join(missing)}, which the order does not have")
+        place = billing if billing.city or billing.country else (shipping or billing)
+        phone = e164(billing.phone or order.customer.phone, billing.country or place.country) or (
+            e164(shipping.phone, shipping.country) if shipping else None)
+
+        payload: dict[str, Any] = {
+            "email": email.strip(),
+            "firstName": first.strip(),
+            "lastName": last.strip(),
+        }
+        if phone:
+            payload["phone"] = phone
+        address = {key: value for key, value in (
+            ("city", place.city),
+            ("state", place.state),
+            ("zipcode", place.postcode),
+            ("country", place.country.upper()),
+        ) if value}
+        if address:
+            payload["address"] = address
+        payload["order"] = {
+            "id": order_key(order),
+            "number": order.number,
+            "total": amount_string(order.total, order.currency),
+            "currency": order.currency.upper(),
+        }
+        return payload
+
+    def endpoint(self) -> str:
+        return f"{self.settings.url}/api/v1/orders"
+
+    def headers(self) -> dict[str, str]:
+        return {**super().headers(), "Authorization": f"Bearer {self.settings.api_key}"}
+
+    def reference(self, response: httpx.Response) -> str | None:
+        try:
+            body = response.json()
+        except ValueError:
+            return None
+        if not isinstance(body, dict):
+            return None
+        return body.get("orderId") or body.get("customerId")

@@ -1,0 +1,46 @@
+"""Formats shared by destinations: phone numbers (phonenumbers), currency minor units, UTC times."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import ROUND_HALF_UP, Decimal
+
+import phonenumbers
+
+# ISO 4217 minor-unit exponents that are not 2 (the rest of the active codes use 2).
+_MINOR_UNITS: dict[str, int] = {
+    **dict.fromkeys(["BIF", "CLP", "DJF", "GNF", "ISK", "JPY", "KMF", "KRW", "PYG", "RWF", "UGX", "UYI", "VND",
+                     "VUV", "XAF", "XOF", "XPF"], 0),
+    **dict.fromkeys(["BHD", "IQD", "JOD", "KWD", "LYD", "OMR", "TND"], 3),
+    **dict.fromkeys(["CLF", "UYW"], 4),
+}
+
+
+def minor_units(currency: str) -> int:
+    return _MINOR_UNITS.get(currency.upper(), 2)
+
+
+def amount_string(value: Decimal, currency: str) -> str:
+    """"150.00" for USD, "150" for JPY, "150.000" for KWD."""
+    exponent = minor_units(currency)
+    return str(value.quantize(Decimal(1).scaleb(-exponent), rounding=ROUND_HALF_UP))
+
+
+def e164(phone: str, country: str) -> str | None:
+    """The number in E.164 using `country` for local formats; None when it cannot be parsed as a possible number."""
+    if not phone or not phone.strip():
+        return None
+    try:
+        parsed = phonenumbers.parse(phone, (country or "").upper() or None)
+    except phonenumbers.NumberParseException:
+        return None
+    if not phonenumbers.is_possible_number(parsed):
+        return None
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+
+def iso_millis(value: datetime | None) -> str | None:
+    """2000-05-15T21:00:00.000Z"""
+    if value is None:
+        return None
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"

@@ -1,0 +1,467 @@
+"""The ledger: SQLite (through SQLModel) as a transactional outbox.
+
+One row per (source, store, order id, destination) — the UNIQUE constraint is what keeps an
+order from being sent twice. The order snapshot is stored once so retries never need the
+platform again. The poll cursor advances in the same transaction as the orders it covers.
+Write transactions start with BEGIN IMMEDIATE; no transaction is held across an HTTP call:
+rows are claimed (`sending`, with a lease), committed, sent, then recorded.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import Column, DateTime, Index, UniqueConstraint, event, func, or_, update
+from sqlalchemy.engine import Engine
+from sqlalchemy.types import TypeDecorator
+from sqlmodel import Field, Session, SQLModel, col, create_engine, select
+
+from connector.orders import Order
+from connector.redaction import redact
+
+
+class State(StrEnum):
+    PENDING = "pending"
+    SENDING = "sending"
+    DELIVERED = "delivered"
+    RETRYING = "retrying"
+    DEAD = "dead"
+    SKIPPED = "skipped"
+
+
+DUE_STATES = (State.PENDING, State.RETRYING)
+UNDELIVERED_STATES = (State.PENDING, State.SENDING, State.RETRYING)
+MALFORMED = "malformed order"
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Stores UTC without an offset (SQLite has no tz) and gives back aware UTC datetimes."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the ledger")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        return None if value is None else value.replace(tzinfo=UTC)
+
+
+def _time(nullable: bool = True) -> Any:
+    return Field(default=None, sa_column=Column(UTCDateTime(), nullable=nullable))
+
+
+class OrderRecord(SQLModel, table=True):
+    __tablename__ = "orders"
+    __table_args__ = (UniqueConstraint("source", "store", "order_id", name="uq_order"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    source: str
+    store: str
+    order_id: str
+    number: str = ""
+    status: str = ""
+    content_hash: str = ""
+    data: str = ""  # canonical Order JSON; the raw platform JSON when the order is malformed
+    error: str | None = None  # why the order could not be read, when it could not
+    modified_at: datetime | None = _time()
+    first_seen_at: datetime | None = _time()
+    updated_at: datetime | None = _time()
+
+
+class Delivery(SQLModel, table=True):
+    __tablename__ = "deliveries"
+    __table_args__ = (
+        UniqueConstraint("source", "store", "order_id", "destination", name="uq_delivery"),
+        Index("ix_delivery_due", "destination", "state", "next_attempt_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    source: str
+    store: str
+    order_id: str
+    destination: str
+    state: str = State.PENDING
+    reason: str | None = None  # why it is in this state, in words
+    attempts: int = 0
+    ambiguous_attempts: int = 0  # timeouts after the request was sent
+    next_attempt_at: datetime | None = _time()
+    lease_until: datetime | None = _time()
+    claimed_by: str | None = None
+    last_attempt_at: datetime | None = _time()
+    status_code: int | None = None  # the destination's last HTTP status
+    reference: str | None = None  # the destination's id for the record
+    message: str | None = None  # the destination's own words
+    response: str | None = None  # the destination's answer body (redacted, truncated)
+    created_at: datetime | None = _time()
+    updated_at: datetime | None = _time()
+    delivered_at: datetime | None = _time()
+
+
+class Cursor(SQLModel, table=True):
+    __tablename__ = "cursors"
+
+    source: str = Field(primary_key=True)
+    store: str = Field(primary_key=True)
+    name: str = Field(primary_key=True, default="live")  # "live", or "backfill <since>..<until>"
+    position: datetime | None = _time()
+    last_poll_at: datetime | None = _time()
+    last_poll_seen: int = 0
+    last_poll_enqueued: int = 0
+    last_error: str | None = None
+    done: bool = False
+
+
+@dataclass(frozen=True)
+class Rejected:
+    """A platform order that could not be read, kept with its reason."""
+
+    order_id: str
+    number: str
+    reason: str
+    raw: str
+    modified_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Claim:
+    delivery_id: int
+    order: Order
+    attempts: int
+
+
+@dataclass(frozen=True)
+class EnqueueResult:
+    seen: int
+    new_orders: int
+    new_deliveries: int
+    requeued: int
+    rejected: int
+
+
+def process_token() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _local_process_gone(token: str | None) -> bool:
+    if not token or ":" not in token:
+        return True
+    host, _, pid = token.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    if int(pid) == os.getpid():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+def make_engine(url: str) -> Engine:
+    is_sqlite = url.startswith("sqlite")
+    engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False} if is_sqlite else {})
+    if is_sqlite:
+
+        @event.listens_for(engine, "connect")
+        def _connect(dbapi_connection: Any, _record: Any) -> None:
+            dbapi_connection.isolation_level = None  # we issue BEGIN ourselves
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.execute("PRAGMA synchronous=FULL")
+            cursor.close()
+
+        @event.listens_for(engine, "begin")
+        def _begin(conn: Any) -> None:
+            immediate = conn.get_execution_options().get("immediate", False)
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+    return engine
+
+
+class Ledger:
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine = make_engine(url)
+        self._writer = self.engine.execution_options(immediate=True)
+        SQLModel.metadata.create_all(self.engine)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    @contextmanager
+    def write(self) -> Iterator[Session]:
+        """A write transaction (BEGIN IMMEDIATE on SQLite), committed on success."""
+        with Session(self._writer, expire_on_commit=False) as session, session.begin():
+            yield session
+
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        with Session(self.engine, expire_on_commit=False) as session:
+            yield session
+
+    # -- polling ---------------------------------------------------------------------------
+
+    def enqueue(
+        self,
+        source: str,
+        store: str,
+        orders: Sequence[Order | Rejected],
+        destinations: Sequence[str],
+        *,
+        cursor: str | None = None,
+        position: datetime | None = None,
+        now: datetime | None = None,
+    ) -> EnqueueResult:
+        """Record orders and one delivery per destination; advance `cursor` in the same transaction."""
+        now = now or utcnow()
+        new_orders = new_deliveries = requeued = rejected = 0
+        with self.write() as s:
+            for order in orders:
+                record = s.exec(
+                    select(OrderRecord).where(
+                        OrderRecord.source == source, OrderRecord.store == store, OrderRecord.order_id == _order_id(order)
+                    )
+                ).first()
+                changed = False
+                if isinstance(order, Rejected):
+                    rejected += 1
+                    if record is None:
+                        record = OrderRecord(source=source, store=store, order_id=order.order_id, number=order.number,
+                                             data=order.raw, first_seen_at=now)
+                        new_orders += 1
+                    record.error = order.reason
+                    record.modified_at = order.modified_at or record.modified_at
+                    record.updated_at = now
+                    s.add(record)
+                else:
+                    digest = order.content_hash()
+                    if record is None:
+                        record = OrderRecord(source=source, store=store, order_id=order.id, first_seen_at=now)
+                        new_orders += 1
+                    else:
+                        changed = record.content_hash != digest
+                    record.number, record.status = order.number, order.status
+                    record.content_hash, record.data, record.error = digest, order.model_dump_json(), None
+                    record.modified_at, record.updated_at = order.modified_at, now
+                    s.add(record)
+                s.flush()
+                for destination in destinations:
+                    new_deliveries += self._insert_delivery(s, source, store, _order_id(order), destination, order, now)
+                if changed:
+                    # The order changed since we last saw it: what was skipped or refused may now go.
+                    result = s.exec(  # type: ignore[call-overload]
+                        update(Delivery)
+                        .where(col(Delivery.source) == source, col(Delivery.store) == store,
+                               col(Delivery.order_id) == order.id,  # type: ignore[union-attr]
+                               col(Delivery.state).in_([State.SKIPPED, State.DEAD]))
+                        .values(state=State.PENDING, attempts=0, next_attempt_at=None, updated_at=now,
+                                reason="order changed on the platform; re-evaluating")
+                    )
+                    requeued += result.rowcount or 0
+            if cursor is not None and position is not None:
+                self._advance(s, source, store, cursor, position)
+        return EnqueueResult(len(orders), new_orders, new_deliveries, requeued, rejected)
+
+    def _insert_delivery(self, s: Session, source: str, store: str, order_id: str, destination: str,
+                         order: Order | Rejected, now: datetime) -> int:
+        values: dict[str, Any] = dict(source=source, store=store, order_id=order_id, destination=destination,
+                                      state=State.PENDING, attempts=0, ambiguous_attempts=0, created_at=now, updated_at=now)
+        if isinstance(order, Rejected):
+            values.update(state=State.DEAD, reason=f"{MALFORMED}: {order.reason}")
+        dialect = s.get_bind().dialect.name
+        if dialect == "sqlite":
+            from sqlalchemy.dialects.sqlite import insert
+        elif dialect == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert  # type: ignore[assignment]
+        else:  # pragma: no cover - only sqlite and postgresql are supported
+            raise RuntimeError(f"unsupported database: {dialect}")
+        statement = insert(Delivery).values(**values).on_conflict_do_nothing(
+            index_elements=["source", "store", "order_id", "destination"]
+        )
+        return s.exec(statement).rowcount or 0  # type: ignore[call-overload]
+
+    def _advance(self, s: Session, source: str, store: str, name: str, position: datetime) -> None:
+        row = s.get(Cursor, (source, store, name)) or Cursor(source=source, store=store, name=name)
+        if row.position is None or position > row.position:
+            row.position = position
+        s.add(row)
+
+    def cursor(self, source: str, store: str, name: str = "live") -> Cursor | None:
+        with self.read() as s:
+            return s.get(Cursor, (source, store, name))
+
+    def advance(self, source: str, store: str, name: str, position: datetime) -> None:
+        with self.write() as s:
+            self._advance(s, source, store, name, position)
+
+    def record_poll(self, source: str, store: str, *, seen: int, enqueued: int, error: str | None,
+                    name: str = "live", done: bool = False, now: datetime | None = None) -> None:
+        with self.write() as s:
+            row = s.get(Cursor, (source, store, name)) or Cursor(source=source, store=store, name=name)
+            row.last_poll_at = now or utcnow()
+            row.last_poll_seen, row.last_poll_enqueued = seen, enqueued
+            row.last_error = redact(error) if error else None
+            row.done = row.done or done
+            s.add(row)
+
+    # -- delivering ------------------------------------------------------------------------
+
+    def claim(self, destination: str, limit: int, *, lease: float, now: datetime | None = None) -> list[Claim]:
+        """Take up to `limit` due rows for `destination` into `sending`, oldest first."""
+        now = now or utcnow()
+        claims: list[Claim] = []
+        with self.write() as s:
+            rows = s.exec(
+                select(Delivery, OrderRecord)
+                .join(OrderRecord, (OrderRecord.source == Delivery.source) & (OrderRecord.store == Delivery.store)
+                      & (OrderRecord.order_id == Delivery.order_id))
+                .where(Delivery.destination == destination, col(Delivery.state).in_(DUE_STATES),
+                       or_(col(Delivery.next_attempt_at).is_(None), col(Delivery.next_attempt_at) <= now))
+                .order_by(col(Delivery.next_attempt_at).is_not(None), col(Delivery.next_attempt_at), col(Delivery.id))
+                .limit(limit)
+            ).all()
+            for delivery, record in rows:
+                if record.error is not None and not record.content_hash:
+                    delivery.state, delivery.reason = State.DEAD, f"{MALFORMED}: {record.error}"
+                    s.add(delivery)
+                    continue
+                delivery.state = State.SENDING
+                delivery.attempts += 1
+                delivery.last_attempt_at = delivery.updated_at = now
+                delivery.lease_until = now + timedelta(seconds=lease)
+                delivery.claimed_by = process_token()
+                s.add(delivery)
+                claims.append(Claim(delivery.id or 0, Order.model_validate_json(record.data), delivery.attempts))
+        return claims
+
+    def record(self, delivery_id: int, state: State, *, reason: str | None = None, status_code: int | None = None,
+               reference: str | None = None, message: str | None = None, response: str | None = None,
+               next_attempt_at: datetime | None = None,
+               ambiguous: int = 0, uncount: bool = False, now: datetime | None = None) -> None:
+        """Record the outcome of one attempt (never raises on a vanished row)."""
+        now = now or utcnow()
+        with self.write() as s:
+            row = s.get(Delivery, delivery_id)
+            if row is None:
+                return
+            row.state = state
+            row.reason = redact(reason) if reason else None
+            row.status_code = status_code
+            if reference:
+                row.reference = reference
+            row.message = redact(message)[:2000] if message else None
+            if response is not None:
+                row.response = redact(response)[:2000]
+            row.next_attempt_at = next_attempt_at
+            row.lease_until = None
+            row.claimed_by = None
+            row.updated_at = now
+            row.ambiguous_attempts += ambiguous
+            if uncount:
+                row.attempts = max(0, row.attempts - 1)
+            if state == State.DELIVERED:
+                row.delivered_at = now
+            s.add(row)
+
+    def recover(self, now: datetime | None = None) -> int:
+        """Rows left in `sending` by a process that is gone (or whose lease ran out) become due again.
+
+        Safe because every destination deduplicates on the platform order id.
+        """
+        now = now or utcnow()
+        recovered = 0
+        with self.write() as s:
+            rows = s.exec(select(Delivery).where(Delivery.state == State.SENDING)).all()
+            for row in rows:
+                if (row.lease_until is not None and row.lease_until < now) or _local_process_gone(row.claimed_by):
+                    row.state = State.RETRYING
+                    row.reason = "interrupted while sending (crash or kill); resending with the same order id"
+                    row.ambiguous_attempts += 1
+                    row.next_attempt_at = now
+                    row.lease_until = row.claimed_by = None
+                    row.updated_at = now
+                    s.add(row)
+                    recovered += 1
+        return recovered
+
+    def requeue(self, *, destination: str | None = None, order_id: str | None = None, dead: bool = False,
+                now: datetime | None = None) -> int:
+        """`retry`: make retrying rows due now; with `dead`, give dead rows a fresh start too."""
+        now = now or utcnow()
+        states = [State.RETRYING] + ([State.DEAD] if dead else [])
+        statement = update(Delivery).where(col(Delivery.state).in_(states))
+        if destination:
+            statement = statement.where(col(Delivery.destination) == destination)
+        if order_id:
+            statement = statement.where(col(Delivery.order_id) == order_id)
+        with self.write() as s:
+            result = s.exec(statement.values(state=State.PENDING, next_attempt_at=now, attempts=0,  # type: ignore[call-overload]
+                                             reason="re-queued by hand", updated_at=now))
+            return result.rowcount or 0
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def deliveries(self, **where: Any) -> list[Delivery]:
+        with self.read() as s:
+            statement = select(Delivery)
+            for key, value in where.items():
+                statement = statement.where(getattr(Delivery, key) == value)
+            return list(s.exec(statement.order_by(col(Delivery.id))).all())
+
+    def order(self, source: str, store: str, order_id: str) -> OrderRecord | None:
+        with self.read() as s:
+            return s.exec(select(OrderRecord).where(OrderRecord.source == source, OrderRecord.store == store,
+                                                    OrderRecord.order_id == order_id)).first()
+
+    def counts(self) -> dict[str, dict[str, int]]:
+        with self.read() as s:
+            rows = s.exec(select(Delivery.destination, Delivery.state, func.count()).group_by(
+                col(Delivery.destination), col(Delivery.state))).all()
+        result: dict[str, dict[str, int]] = {}
+        for destination, state, count in rows:
+            result.setdefault(destination, {})[state] = count
+        return result
+
+    def oldest_undelivered(self, destination: str) -> Delivery | None:
+        with self.read() as s:
+            return s.exec(select(Delivery).where(Delivery.destination == destination,
+                                                 col(Delivery.state).in_(UNDELIVERED_STATES))
+                          .order_by(col(Delivery.created_at)).limit(1)).first()
+
+    def last_failure(self, destination: str) -> Delivery | None:
+        with self.read() as s:
+            return s.exec(select(Delivery).where(Delivery.destination == destination,
+                                                 col(Delivery.state).in_([State.RETRYING, State.DEAD]))
+                          .order_by(col(Delivery.updated_at).desc()).limit(1)).first()
+
+    def cursors(self) -> list[Cursor]:
+        with self.read() as s:
+            return list(s.exec(select(Cursor).order_by(col(Cursor.source), col(Cursor.store), col(Cursor.name))).all())
+
+    def next_due(self, destination: str) -> datetime | None:
+        with self.read() as s:
+            return s.exec(select(func.min(Delivery.next_attempt_at)).where(
+                Delivery.destination == destination, col(Delivery.state).in_(DUE_STATES))).first()
+
+
+def _order_id(order: Order | Rejected) -> str:
+    return order.order_id if isinstance(order, Rejected) else order.id

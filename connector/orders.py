@@ -1,0 +1,155 @@
+"""The canonical order: what every source produces and every destination reads.
+
+It carries what the five vendor documents in shared/api-docs need. Money is `Decimal`
+(serialised as a string, never a float); times are timezone-aware UTC.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainSerializer
+
+
+class MalformedOrder(ValueError):
+    """A platform order that cannot be turned into an `Order`; the message says why."""
+
+
+def _utc(value: datetime) -> datetime:
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError("datetime must be timezone-aware")
+    return value.astimezone(UTC)
+
+
+UTCDateTime = Annotated[datetime, AfterValidator(_utc)]
+Money = Annotated[Decimal, PlainSerializer(lambda d: str(d), return_type=str, when_used="json")]
+
+
+def money(value: Any, field: str) -> Decimal:
+    """Decimal from a platform money value ("150.0000", "8", 12.5 as text); never via float arithmetic."""
+    if value is None or value == "":
+        return Decimal("0")
+    if isinstance(value, float):
+        value = repr(value)
+    try:
+        result = Decimal(str(value).strip())
+    except InvalidOperation:
+        raise MalformedOrder(f"{field} is not a number: {value!r}") from None
+    if not result.is_finite():
+        raise MalformedOrder(f"{field} is not a finite number: {value!r}")
+    return result
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Address(_Model):
+    first_name: str = ""
+    last_name: str = ""
+    company: str = ""
+    address_1: str = ""
+    address_2: str = ""
+    address_3: str = ""
+    city: str = ""
+    state: str = ""
+    postcode: str = ""
+    country: str = ""  # ISO 3166-1 alpha-2
+    phone: str = ""
+    email: str = ""
+
+    @property
+    def name(self) -> str:
+        return " ".join(p for p in (self.first_name, self.last_name) if p)
+
+    @property
+    def is_empty(self) -> bool:
+        return not any((self.address_1, self.city, self.postcode, self.country, self.name))
+
+
+class Customer(_Model):
+    id: str | None = None  # None for a guest
+    email: str = ""
+    first_name: str = ""
+    last_name: str = ""
+    phone: str = ""
+    username: str = ""
+
+
+class Option(_Model):
+    name: str
+    value: str
+
+
+class LineItem(_Model):
+    id: str
+    name: str
+    quantity: int
+    unit_price: Money
+    total: Money = Decimal("0")
+    tax: Money = Decimal("0")
+    sku: str = ""
+    product_id: str | None = None
+    variant_id: str | None = None
+    url: str = ""
+    image_url: str = ""
+    options: tuple[Option, ...] = ()
+    weight: Money | None = None
+    weight_unit: str = ""
+    upc: str = ""
+
+
+class Fee(_Model):
+    name: str
+    total: Money
+    tax: Money = Decimal("0")
+
+
+class Coupon(_Model):
+    code: str
+    discount: Money
+
+
+class Order(_Model):
+    source: str  # "woocommerce" | "bigcommerce"
+    store: str  # the store's identity: host/path for WooCommerce, store hash for BigCommerce
+    id: str  # the platform's order id
+    number: str
+    key: str = ""  # the platform's order key, when it has one
+    status: str  # the platform's status slug ("processing", "awaiting_fulfillment")
+    status_id: int | None = None
+    created_at: UTCDateTime
+    modified_at: UTCDateTime
+    paid_at: UTCDateTime | None = None
+    completed_at: UTCDateTime | None = None
+    cancelled_at: UTCDateTime | None = None
+    currency: str
+    total: Money
+    subtotal: Money
+    tax: Money = Decimal("0")
+    shipping: Money = Decimal("0")
+    shipping_tax: Money = Decimal("0")
+    discount: Money = Decimal("0")
+    fees: tuple[Fee, ...] = ()
+    coupons: tuple[Coupon, ...] = ()
+    customer: Customer = Field(default_factory=Customer)
+    billing: Address = Field(default_factory=Address)
+    shipping_address: Address | None = None
+    items: tuple[LineItem, ...] = ()
+    payment_method: str = ""
+    shipping_method: str = ""
+    note: str = ""
+    needs_shipping: bool = True
+    tags: tuple[str, ...] = ()
+
+    @property
+    def ref(self) -> str:
+        return f"{self.source}:{self.store}:{self.id}"
+
+    def content_hash(self) -> str:
+        """Identifies the order's content, ignoring `modified_at` (which moves on mere views)."""
+        body = self.model_dump_json(exclude={"modified_at"})
+        return hashlib.sha256(body.encode()).hexdigest()[:32]

@@ -1,0 +1,43 @@
+"""`preview`: the exact payload a destination would be sent for one platform order. No network."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from connector.config import Secret, Settings, SonarIDSettings, WooCommerceSettings
+from connector.destinations import destination_class
+from connector.destinations.base import Skip
+from connector.errors import BadInput
+from connector.orders import MalformedOrder
+from connector.sources import source_class
+
+
+class PreviewError(BadInput):
+    pass
+
+
+def _placeholder_settings(name: str) -> Any:
+    if name == "woocommerce":
+        return WooCommerceSettings(url="https://store.invalid", consumer_key=Secret("ck_preview"),
+                                   consumer_secret=Secret("cs_preview"))
+    if name == "sonarid":
+        return SonarIDSettings(api_key=Secret("preview"))
+    raise PreviewError(f"{name} is not available yet")
+
+
+def render_payload(raw: Any, source: str, destination: str, settings: Settings) -> dict[str, Any]:
+    if not isinstance(raw, dict):
+        raise BadInput("the file must hold one order object")
+    try:
+        src = source_class(source)(getattr(settings, source) or _placeholder_settings(source))
+        dst = destination_class(destination)(getattr(settings, destination) or _placeholder_settings(destination))
+    except (KeyError, PreviewError) as exc:
+        raise BadInput(f"{exc}") from None
+    try:
+        order = src.parse(raw)
+    except (MalformedOrder, ValueError, TypeError, KeyError, AttributeError) as exc:
+        raise BadInput(f"cannot read the {source} order: {exc}") from None
+    try:
+        return dst.build(order)
+    except Skip as skip:
+        raise BadInput(f"{destination} would skip order {order.id}: {skip.reason}") from None

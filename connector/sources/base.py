@@ -1,0 +1,103 @@
+"""What every source is: windows of platform orders, parsed into `Order`s (or `Rejected` with a reason)."""
+
+from __future__ import annotations
+
+import json
+import logging
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, ClassVar
+
+import tenacity
+
+from connector.ledger import Rejected
+from connector.orders import MalformedOrder, Order
+from connector.redaction import redact
+
+log = logging.getLogger("connector.sources")
+
+
+class SourceError(Exception):
+    """The platform answered in a way we cannot use (the message is already redacted)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(redact(message))
+
+
+class SourceAuthError(SourceError):
+    """The platform refused our credentials."""
+
+
+class TransientSourceError(SourceError):
+    """Worth retrying: 429, 5xx, a dropped connection, a non-JSON page from a host's captcha."""
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+@dataclass
+class Page:
+    orders: list[Order | Rejected] = field(default_factory=list)
+    seen: int = 0  # platform orders on the page, eligible or not
+
+
+def _wait_retry_after(state: tenacity.RetryCallState) -> float:
+    exc = state.outcome.exception() if state.outcome else None  # type: ignore[union-attr]
+    return float(getattr(exc, "retry_after", None) or 0.0)
+
+
+def retrying(*, attempts: int = 5, max_wait: float = 30.0, multiplier: float = 1.0) -> tenacity.Retrying:
+    """The sources' retry policy: transient errors only, full jitter, Retry-After honoured."""
+    return tenacity.Retrying(
+        retry=tenacity.retry_if_exception_type(TransientSourceError),
+        stop=tenacity.stop_after_attempt(attempts),
+        wait=tenacity.wait_combine(tenacity.wait_random_exponential(multiplier=multiplier, max=max_wait),
+                                   _wait_retry_after),
+        before_sleep=lambda state: log.warning("retrying the platform after: %s",
+                                               state.outcome.exception() if state.outcome else "?"),  # type: ignore[union-attr]
+        reraise=True,
+    )
+
+
+class Source(ABC):
+    name: ClassVar[str]
+    #: how far back a window must reach at least (a store without modified-date filtering needs more)
+    extra_lookback: float = 0.0
+
+    @property
+    @abstractmethod
+    def store(self) -> str:
+        """The store's identity in the ledger."""
+
+    @abstractmethod
+    def modified(self, since: datetime) -> Iterator[Page]:
+        """Eligible orders modified after `since`, page by page."""
+
+    @abstractmethod
+    def created(self, since: datetime, until: datetime | None) -> Iterator[Page]:
+        """Eligible orders created in [since, until), page by page, oldest first (backfill)."""
+
+    @abstractmethod
+    def parse(self, raw: dict[str, Any]) -> Order:
+        """Platform JSON → `Order` (pure). Raises `MalformedOrder`."""
+
+    @abstractmethod
+    def probe(self) -> str:
+        """One harmless read proving the credentials and URL; returns a short description."""
+
+    def read(self, raw: dict[str, Any]) -> Order | Rejected:
+        """`parse`, turning a malformed order into a `Rejected` that keeps the raw JSON and the reason."""
+        try:
+            return self.parse(raw)
+        except (MalformedOrder, ValueError, TypeError, KeyError, AttributeError) as exc:
+            reason = str(exc) if isinstance(exc, MalformedOrder) else f"{type(exc).__name__}: {exc}"
+            order_id = str(raw.get("id", "")) if isinstance(raw, dict) else ""
+            log.warning("malformed order source=%s order=%s reason=%s", self.name, order_id or "?", reason)
+            return Rejected(order_id=order_id, number=str(raw.get("number", order_id)) if isinstance(raw, dict) else "",
+                            reason=reason, raw=json.dumps(raw, default=str)[:100_000])
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        pass

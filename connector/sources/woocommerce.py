@@ -1,0 +1,297 @@
+"""WooCommerce (wc/v3) through the official `woocommerce` package, which does the auth:
+HTTP Basic over HTTPS, query-string auth when asked, OAuth 1.0a over plain HTTP.
+
+Polling facts (shared/research/woocommerce.md): `modified_after` with a naive UTC value and
+`dates_are_gmt=true`; bounds are strict and per second, so windows overlap by the look-back;
+`order=asc`; `per_page=100` and every page (X-WP-TotalPages); only the configured statuses;
+the `*_gmt` fields are the truth. Stores older than 5.8 have no `modified_after`: we fall back
+to the creation date with a wider look-back and say so. A 200/202 that is not JSON is an error.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import requests
+from woocommerce import API
+
+from connector import USER_AGENT
+from connector.config import WooCommerceSettings
+from connector.delivery import parse_retry_after
+from connector.orders import Address, Coupon, Customer, Fee, LineItem, MalformedOrder, Option, Order, money
+from connector.sources.base import Page, Source, SourceAuthError, SourceError, TransientSourceError, retrying
+
+log = logging.getLogger("connector.sources.woocommerce")
+
+PER_PAGE = 100
+LEGACY_LOOKBACK = timedelta(days=7).total_seconds()  # creation-date fallback for stores older than 5.8
+RESCANS = 3
+
+
+def gmt(value: Any, field: str, *, required: bool = False) -> datetime | None:
+    """A WooCommerce `*_gmt` string (naive ISO in UTC) as an aware UTC datetime."""
+    if value in (None, ""):
+        if required:
+            raise MalformedOrder(f"{field} is missing")
+        return None
+    try:
+        parsed = datetime.fromisoformat(str(value))
+    except ValueError:
+        raise MalformedOrder(f"{field} is not an ISO 8601 time: {value!r}") from None
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+
+def wc_time(value: datetime) -> str:
+    """Query value: naive UTC to the second (an offset would be mis-applied by WordPress)."""
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S")
+
+
+class WooCommerce(Source):
+    name = "woocommerce"
+
+    def __init__(self, settings: WooCommerceSettings, *, timeout: float = 30.0) -> None:
+        self.settings = settings
+        self.api = API(
+            url=settings.url,
+            consumer_key=settings.consumer_key,
+            consumer_secret=settings.consumer_secret,
+            version="wc/v3",
+            timeout=(min(10.0, timeout), timeout),
+            query_string_auth=settings.query_string_auth,
+            user_agent=USER_AGENT,
+        )
+        self._supports_modified: bool | None = None
+
+    @property
+    def store(self) -> str:
+        return self.settings.store
+
+    # -- HTTP --------------------------------------------------------------------------------
+
+    def _get(self, endpoint: str, params: dict[str, Any]) -> tuple[Any, requests.Response]:
+        def once() -> tuple[Any, requests.Response]:
+            try:
+                # a copy: the package writes query-string secrets into the dict it is given
+                response = self.api.get(endpoint, params=dict(params))
+            except requests.RequestException as exc:
+                raise TransientSourceError(f"WooCommerce {endpoint}: {type(exc).__name__}: {exc}") from None
+            return self._json(endpoint, response), response
+
+        return retrying()(once)
+
+    def _json(self, endpoint: str, response: requests.Response) -> Any:
+        status = response.status_code
+        if status in (401, 403):
+            raise SourceAuthError(f"WooCommerce refused the credentials ({status}: {_message(response)}); "
+                                  "check WOOCOMMERCE_CONSUMER_KEY / WOOCOMMERCE_CONSUMER_SECRET"
+                                  + ("" if self.settings.query_string_auth or not self.settings.url.startswith("https")
+                                     else " or try WOOCOMMERCE_QUERY_STRING_AUTH=true if the host strips Authorization"))
+        if status in (408, 425, 429) or status >= 500:
+            raise TransientSourceError(f"WooCommerce {endpoint} answered {status}: {_message(response)}",
+                                       retry_after=parse_retry_after(response.headers.get("Retry-After")))
+        if status >= 400:
+            raise SourceError(f"WooCommerce {endpoint} answered {status}: {_message(response)}")
+        content_type = response.headers.get("Content-Type", "")
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        if body is None or "json" not in content_type.lower():
+            raise TransientSourceError(
+                f"WooCommerce {endpoint} answered {status} with {content_type or 'no content type'}, not JSON "
+                "(a host captcha or maintenance page?)", retry_after=parse_retry_after(response.headers.get("Retry-After")))
+        return body
+
+    # -- windows -----------------------------------------------------------------------------
+
+    def supports_modified_after(self) -> bool:
+        """WooCommerce ≥ 5.8 lists `modified_after` in the orders route's arguments (OPTIONS)."""
+        if self._supports_modified is None:
+            try:
+                response = self.api.options("orders")
+                body = response.json() if response.status_code == 200 else None
+            except (requests.RequestException, ValueError):
+                body = None
+            if isinstance(body, dict) and body.get("endpoints"):
+                args = {k for e in body["endpoints"] for k in (e.get("args") or {})}
+                self._supports_modified = "modified_after" in args
+            else:
+                self._supports_modified = True  # cannot tell: assume a current store
+            if not self._supports_modified:
+                log.warning("WooCommerce at %s has no modified_after (WooCommerce < 5.8): polling by creation date "
+                            "with a %d-day look-back; an order paid later than that after creation will be missed "
+                            "— upgrade WooCommerce", self.store, LEGACY_LOOKBACK // 86400)
+        return self._supports_modified
+
+    @property
+    def extra_lookback(self) -> float:  # type: ignore[override]
+        return 0.0 if self.supports_modified_after() else LEGACY_LOOKBACK
+
+    def modified(self, since: datetime) -> Iterator[Page]:
+        if self.supports_modified_after():
+            params = {"modified_after": wc_time(since), "dates_are_gmt": "true", "orderby": "id"}
+        else:
+            params = {"after": wc_time(since), "dates_are_gmt": "true", "orderby": "id"}
+        return self._scan(params)
+
+    def created(self, since: datetime, until: datetime | None) -> Iterator[Page]:
+        params = {"after": wc_time(since - timedelta(seconds=1)), "dates_are_gmt": "true", "orderby": "date"}
+        if until is not None:
+            params["before"] = wc_time(until)
+        return self._scan(params)
+
+    def _scan(self, filters: dict[str, str]) -> Iterator[Page]:
+        """Every page of one window. Offset paging can skip a row when an order leaves the filtered set
+        mid-scan, so when the total shrank we scan the window again (the ledger makes repeats free)."""
+        base = {**filters, "order": "asc", "per_page": PER_PAGE, "status": ",".join(self.settings.statuses)}
+        for _ in range(RESCANS):
+            seen_ids: set[str] = set()
+            first_total: int | None = None
+            page_number, pages, total = 1, 1, 0
+            while page_number <= pages:
+                body, response = self._get("orders", {**base, "page": page_number})
+                if not isinstance(body, list):
+                    raise SourceError(f"WooCommerce orders answered {type(body).__name__}, expected a list")
+                total = _int_header(response, "X-WP-Total", len(body))
+                pages = _int_header(response, "X-WP-TotalPages", 1)
+                first_total = total if first_total is None else first_total
+                page = Page(seen=len(body))
+                for raw in body:
+                    seen_ids.add(str(raw.get("id")) if isinstance(raw, dict) else "")
+                    if not isinstance(raw, dict):
+                        continue
+                    if raw.get("status") in self.settings.statuses:  # re-filter: some hosts ignore filters
+                        page.orders.append(self.read(raw))
+                yield page
+                page_number += 1
+            if total >= first_total and len(seen_ids) >= min(total, first_total):
+                return
+            log.info("WooCommerce orders changed during the scan (%s → %s); scanning the window again", first_total, total)
+
+    def probe(self) -> str:
+        body, response = self._get("orders", {"per_page": 1, "status": ",".join(self.settings.statuses)})
+        newest = body[0].get("id") if isinstance(body, list) and body else None
+        return (f"WooCommerce {self.store}: {response.headers.get('X-WP-Total', '?')} orders in "
+                f"{','.join(self.settings.statuses)}" + (f", newest #{newest}" if newest else ""))
+
+    # -- mapping -----------------------------------------------------------------------------
+
+    def parse(self, raw: dict[str, Any]) -> Order:
+        if raw.get("id") in (None, ""):
+            raise MalformedOrder("order has no id")
+        billing = _address(raw.get("billing") or {})
+        shipping = _address(raw.get("shipping") or {})
+        items = tuple(self._item(item, i) for i, item in enumerate(raw.get("line_items") or []))
+        shipping_lines = raw.get("shipping_lines") or []
+        status = str(raw.get("status") or "")
+        modified = gmt(raw.get("date_modified_gmt"), "date_modified_gmt", required=True)
+        return Order(
+            source=self.name,
+            store=self.store,
+            id=str(raw["id"]),
+            number=str(raw.get("number") or raw["id"]),
+            key=str(raw.get("order_key") or ""),
+            status=status,
+            created_at=gmt(raw.get("date_created_gmt"), "date_created_gmt", required=True),
+            modified_at=modified,
+            paid_at=gmt(raw.get("date_paid_gmt"), "date_paid_gmt"),
+            completed_at=gmt(raw.get("date_completed_gmt"), "date_completed_gmt"),
+            cancelled_at=modified if status == "cancelled" else None,
+            currency=str(raw.get("currency") or "").upper() or _missing("currency"),
+            total=money(raw.get("total"), "total"),
+            subtotal=sum((item_subtotal(i) for i in raw.get("line_items") or []), Decimal("0")),
+            tax=money(raw.get("total_tax"), "total_tax"),
+            shipping=money(raw.get("shipping_total"), "shipping_total"),
+            shipping_tax=money(raw.get("shipping_tax"), "shipping_tax"),
+            discount=money(raw.get("discount_total"), "discount_total"),
+            fees=tuple(Fee(name=str(f.get("name") or ""), total=money(f.get("total"), "fee_lines.total"),
+                           tax=money(f.get("total_tax"), "fee_lines.total_tax")) for f in raw.get("fee_lines") or []),
+            coupons=tuple(Coupon(code=str(c.get("code") or ""), discount=money(c.get("discount"), "coupon_lines.discount"))
+                          for c in raw.get("coupon_lines") or []),
+            customer=Customer(
+                id=str(raw["customer_id"]) if raw.get("customer_id") else None,
+                email=billing.email,
+                first_name=billing.first_name or shipping.first_name,
+                last_name=billing.last_name or shipping.last_name,
+                phone=billing.phone or shipping.phone,
+                username=billing.email,
+            ),
+            billing=billing,
+            shipping_address=None if shipping.is_empty else shipping,
+            items=items,
+            payment_method=str(raw.get("payment_method_title") or raw.get("payment_method") or ""),
+            shipping_method=str(shipping_lines[0].get("method_title") or "") if shipping_lines else "",
+            note=str(raw.get("customer_note") or ""),
+            needs_shipping=bool(shipping_lines),
+        )
+
+    def _item(self, item: dict[str, Any], index: int) -> LineItem:
+        quantity = item.get("quantity")
+        if not isinstance(quantity, int) or quantity < 0:
+            raise MalformedOrder(f"line_items[{index}].quantity is not a whole number: {quantity!r}")
+        subtotal = item_subtotal(item)
+        unit = subtotal / quantity if quantity else Decimal("0")
+        exponent = subtotal.as_tuple().exponent
+        if isinstance(exponent, int) and exponent < 0:
+            unit = unit.quantize(Decimal(1).scaleb(exponent))
+        product_id = item.get("product_id") or None
+        options = tuple(
+            Option(name=str(m.get("display_key") or m.get("key")), value=str(m.get("display_value") or m.get("value")))
+            for m in item.get("meta_data") or []
+            if isinstance(m, dict) and not str(m.get("key", "")).startswith("_") and isinstance(m.get("value"), str | int | float)
+        )
+        return LineItem(
+            id=str(item.get("id") or index),
+            name=str(item.get("name") or ""),
+            quantity=quantity,
+            unit_price=unit,
+            total=money(item.get("total"), f"line_items[{index}].total"),
+            tax=money(item.get("total_tax"), f"line_items[{index}].total_tax"),
+            sku=str(item.get("sku") or ""),
+            product_id=str(product_id) if product_id else None,
+            variant_id=str(item["variation_id"]) if item.get("variation_id") else None,
+            url=f"{self.settings.url}/?post_type=product&p={product_id}" if product_id else "",
+            image_url=str((item.get("image") or {}).get("src") or ""),
+            options=options,
+        )
+
+
+def item_subtotal(item: dict[str, Any]) -> Decimal:
+    return money(item.get("subtotal"), "line_items.subtotal")
+
+
+def _missing(field: str) -> str:
+    raise MalformedOrder(f"{field} is missing")
+
+
+def _address(data: dict[str, Any]) -> Address:
+    def text(key: str) -> str:
+        value = data.get(key)
+        return "" if value is None else str(value).strip()
+
+    return Address(
+        first_name=text("first_name"), last_name=text("last_name"), company=text("company"),
+        address_1=text("address_1"), address_2=text("address_2"), city=text("city"), state=text("state"),
+        postcode=text("postcode"), country=text("country").upper(), phone=text("phone"), email=text("email"),
+    )
+
+
+def _int_header(response: requests.Response, name: str, default: int) -> int:
+    try:
+        return int(response.headers.get(name, default))
+    except (TypeError, ValueError):
+        return default
+
+
+def _message(response: requests.Response) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        return (response.text or response.reason or "").strip()[:200]
+    if isinstance(body, dict):
+        return str(body.get("message") or body.get("code") or body)[:300]
+    return str(body)[:300]

@@ -1,0 +1,25 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+EXAMPLES = Path(__file__).resolve().parent / "examples"
+
+
+def example(name: str) -> dict[str, Any]:
+    """A verbatim vendor/platform example order (copied from shared/research into tests/examples)."""
+    return json.loads((EXAMPLES / name).read_text())
+
+
+@pytest.fixture(autouse=True)
+def _no_user_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Tests never read the developer's .env or real credentials."""
+    import os
+
+    for key in list(os.environ):
+        if key.startswith(("WOOCOMMERCE_", "BIGCOMMERCE_", "SONARID_", "ORDERPROTECTION_", "SOPHIO_", "CONNECTOR_")):
+            monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("CONNECTOR_ENV_FILE", str(tmp_path / "absent.env"))
