@@ -13,6 +13,10 @@ def source_class(name: str) -> type[Source]:
         from connector.sources.woocommerce import WooCommerce
 
         return WooCommerce
+    if name == "bigcommerce":
+        from connector.sources.bigcommerce import BigCommerce
+
+        return BigCommerce
     raise KeyError(name)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar
@@ -44,6 +44,42 @@ class Page:
     seen: int = 0  # platform orders on the page, eligible or not
 
 
+@dataclass(frozen=True)
+class Estimate:
+    """What a backfill will read, said before it starts (for the progress bar)."""
+
+    orders: int  # platform orders the scan will list: what the pages' `seen` adds up to
+    eligible: int  # of which in the configured statuses
+    requests: int  # HTTP requests expected, at most
+    seconds: float | None = None  # the least time those requests take at the platform's rate limit
+    note: str = ""  # how the time was worked out, in words
+
+    @property
+    def expected(self) -> str:
+        """The expected duration for a progress bar: 'expected ≤ 8 min 20 s', or '' when unknown."""
+        return "" if self.seconds is None else f"expected ≤ {duration(self.seconds)}"
+
+    def describe(self) -> str:
+        text = f"{self.orders} orders to read, {self.eligible} in the configured statuses; up to {self.requests} requests"
+        if self.seconds is not None:
+            text += f", about {duration(self.seconds)} at most" + (f" ({self.note})" if self.note else "")
+        return text
+
+
+def duration(seconds: float) -> str:
+    """'45 s', '12 min 5 s', '2 h 3 min'."""
+    whole = round(seconds)
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours} h {minutes} min"
+    return f"{minutes} min {secs} s" if minutes else f"{secs} s"
+
+
+#: (platform order id, platform modification time) → the `Order` the ledger holds for exactly that version
+Recall = Callable[[str, datetime], Order | None]
+
+
 def _wait_retry_after(state: tenacity.RetryCallState) -> float:
     exc = state.outcome.exception() if state.outcome else None  # type: ignore[union-attr]
     return float(getattr(exc, "retry_after", None) or 0.0)
@@ -66,6 +102,8 @@ class Source(ABC):
     name: ClassVar[str]
     #: how far back a window must reach at least (a store without modified-date filtering needs more)
     extra_lookback: float = 0.0
+    #: set by the pipeline: a source that pays extra requests per order may reuse what the ledger holds
+    recall: Recall | None = None
 
     @property
     @abstractmethod
@@ -87,6 +125,10 @@ class Source(ABC):
     @abstractmethod
     def probe(self) -> str:
         """One harmless read proving the credentials and URL; returns a short description."""
+
+    def estimate(self, since: datetime, until: datetime | None) -> Estimate | None:
+        """What `created(since, until)` will read, when the platform can say cheaply; None otherwise."""
+        return None
 
     def read(self, raw: dict[str, Any]) -> Order | Rejected:
         """`parse`, turning a malformed order into a `Rejected` that keeps the raw JSON and the reason."""
