@@ -1,11 +1,14 @@
 """Simulated services on 127.0.0.1 for the demo, tests and benchmarks (stdlib only).
 
 - `WooCommerceSandbox`: a WooCommerce store's wc/v3 orders API with WooCommerce's auth and paging.
+- `BigCommerceSandbox`: a BigCommerce store's V2 orders API with its paging, 204s and request quota.
 - `SonarIDSandbox`: sonarID's ``POST /api/v1/orders`` with its validation and deduplication.
 - `Faults`: failures to inject (error status, 429, slow, dropped connection, HTML instead of JSON).
-- `sample_woocommerce_orders`: deterministic, realistic orders to fill the store with.
+- `sample_woocommerce_orders`, `sample_bigcommerce_orders`: deterministic, realistic orders to fill the stores with.
 """
 
+from connector.sandbox.bigcommerce import BigCommerceSandbox
+from connector.sandbox.bigcommerce_data import sample_bigcommerce_orders
 from connector.sandbox.data import sample_woocommerce_orders
 from connector.sandbox.faults import Fault, Faults
 from connector.sandbox.server import RecordedRequest, Response, SandboxServer
@@ -13,6 +16,7 @@ from connector.sandbox.sonarid import SonarIDSandbox
 from connector.sandbox.woocommerce import WooCommerceSandbox
 
 __all__ = [
+    "BigCommerceSandbox",
     "Fault",
     "Faults",
     "RecordedRequest",
@@ -20,5 +24,6 @@ __all__ = [
     "SandboxServer",
     "SonarIDSandbox",
     "WooCommerceSandbox",
+    "sample_bigcommerce_orders",
     "sample_woocommerce_orders",
 ]
