@@ -14,7 +14,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from connector import config, logs, wire
 from connector.config import DESTINATIONS, SOURCES, ConfigError, Settings
@@ -139,7 +139,7 @@ def backfill(
     targets = [destination] if destination else list(pipeline.destinations)
     try:
         with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[at]}"),
-                      TimeElapsedColumn(), console=err, transient=False) as progress:
+                      TimeElapsedColumn(), TimeRemainingColumn(), console=err, transient=False) as progress:
             for name, src in pipeline.sources.items():
                 if source and name != source:
                     continue
@@ -148,8 +148,13 @@ def backfill(
                 def advance(seen: int, newest: datetime | None, task: Any = task) -> None:
                     progress.update(task, advance=seen, at=f"created up to {newest:%Y-%m-%d %H:%M}" if newest else "")
 
+                def expect(estimate: Any, task: Any = task, name: str = name) -> None:
+                    progress.update(task, total=estimate.orders,
+                                    description=f"{name} orders" + (f" ({estimate.expected})" if estimate.expected else ""))
+                    progress.console.print(f"{name}: {estimate.describe()}", markup=False)
+
                 report = run_backfill(pipeline.ledger, src, targets, since=start, until=end, dry_run=dry_run,
-                                      on_page=advance)
+                                      on_page=advance, on_estimate=expect)
                 progress.update(task, total=progress.tasks[task].completed)
                 verb = "would queue" if dry_run else "queued"
                 out.print(f"{name} {report.store}: {report.seen} orders read, {verb} {report.enqueued} deliveries"

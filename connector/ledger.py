@@ -432,6 +432,13 @@ class Ledger:
             return s.exec(select(OrderRecord).where(OrderRecord.source == source, OrderRecord.store == store,
                                                     OrderRecord.order_id == order_id)).first()
 
+    def snapshot(self, source: str, store: str, order_id: str, modified_at: datetime) -> Order | None:
+        """The stored order when the ledger holds it, readable, at exactly this platform modification time."""
+        record = self.order(source, store, order_id)
+        if record is None or record.error is not None or not record.content_hash or record.modified_at != modified_at:
+            return None
+        return Order.model_validate_json(record.data)
+
     def counts(self) -> dict[str, dict[str, int]]:
         with self.read() as s:
             rows = s.exec(select(Delivery.destination, Delivery.state, func.count()).group_by(

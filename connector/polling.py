@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from connector.ledger import Ledger, utcnow
-from connector.sources.base import Source, SourceError
+from connector.sources.base import Estimate, Source, SourceError
 
 log = logging.getLogger("connector.polling")
 
@@ -87,17 +87,27 @@ def backfill_name(since: datetime, until: datetime | None) -> str:
 
 def backfill(ledger: Ledger, source: Source, destinations: Sequence[str], *, since: datetime,
              until: datetime | None, dry_run: bool = False,
-             on_page: Callable[[int, datetime | None], None] | None = None) -> PollReport:
+             on_page: Callable[[int, datetime | None], None] | None = None,
+             on_estimate: Callable[[Estimate], None] | None = None) -> PollReport:
     """Orders created in [since, until) into the ledger, without touching the live cursor.
 
     Resumable: progress is kept under its own cursor name (the range), so running the same
-    backfill again starts where the last one stopped.
+    backfill again starts where the last one stopped. `on_estimate` hears what the source expects
+    to read from the (resumed) start, when it can say.
     """
     name = backfill_name(since, until)
     saved = ledger.cursor(source.name, source.store, name)
     start = saved.position if saved and saved.position and not dry_run else since
     totals = dict(seen=0, new_deliveries=0, new_orders=0, requeued=0, rejected=0)
     error: str | None = None
+    if on_estimate is not None:
+        try:
+            estimate = source.estimate(start, until)
+        except SourceError as exc:
+            log.warning("backfill of %s %s: no estimate (%s); going on without one", source.name, source.store, exc)
+        else:
+            if estimate is not None:
+                on_estimate(estimate)
     try:
         for page in source.created(start, until):
             newest = max((o.created_at for o in page.orders if hasattr(o, "created_at")), default=None)

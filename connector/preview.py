@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from connector.config import Secret, Settings, SonarIDSettings, WooCommerceSettings
+from connector.config import BigCommerceSettings, Secret, Settings, SonarIDSettings, WooCommerceSettings
 from connector.destinations import destination_class
 from connector.destinations.base import Skip
 from connector.errors import BadInput
@@ -20,6 +20,8 @@ def _placeholder_settings(name: str) -> Any:
     if name == "woocommerce":
         return WooCommerceSettings(url="https://store.invalid", consumer_key=Secret("ck_preview"),
                                    consumer_secret=Secret("cs_preview"))
+    if name == "bigcommerce":
+        return BigCommerceSettings(store_hash="preview", access_token=Secret("preview"), client_id=None)
     if name == "sonarid":
         return SonarIDSettings(api_key=Secret("preview"))
     raise PreviewError(f"{name} is not available yet")
