@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import tempfile
 from collections import Counter
@@ -14,59 +15,91 @@ from rich.table import Table
 
 from connector import config
 from connector.app import App
+from connector.config import BigCommerceSettings
 from connector.delivery import PassReport
 from connector.ledger import State
 from connector.polling import backfill
-from connector.sandbox import SonarIDSandbox, WooCommerceSandbox, sample_woocommerce_orders
+from connector.sandbox import (
+    BigCommerceSandbox,
+    SonarIDSandbox,
+    WooCommerceSandbox,
+    sample_bigcommerce_orders,
+    sample_woocommerce_orders,
+)
+from connector.sandbox.bigcommerce_data import order_with_lines
 
 WC_KEY, WC_SECRET, SONARID_KEY = "ck_sandbox_key", "cs_sandbox_secret", "sk_test_sandbox"
+BC_HASH, BC_TOKEN = "sandbox1", "bc_sandbox_token"
 
 
-def sandbox_env(wc: WooCommerceSandbox, sonarid: SonarIDSandbox, database: Path) -> dict[str, str]:
-    """The settings that point the pipeline at the sandbox servers."""
-    return {
+def sandbox_env(wc: WooCommerceSandbox | None, sonarid: SonarIDSandbox, database: Path,
+                bc: BigCommerceSandbox | None = None) -> dict[str, str]:
+    """The settings that point the pipeline at the sandbox servers (the stores given)."""
+    env = {
         "CONNECTOR_DATABASE_URL": f"sqlite:///{database}",
         "CONNECTOR_RETRY_BASE": "1",
         "CONNECTOR_LOOKBACK": "600",
-        "WOOCOMMERCE_URL": wc.url,
-        "WOOCOMMERCE_CONSUMER_KEY": WC_KEY,
-        "WOOCOMMERCE_CONSUMER_SECRET": WC_SECRET,
         "SONARID_URL": sonarid.url,
         "SONARID_API_KEY": SONARID_KEY,
     }
+    if wc is not None:
+        env.update(WOOCOMMERCE_URL=wc.url, WOOCOMMERCE_CONSUMER_KEY=WC_KEY, WOOCOMMERCE_CONSUMER_SECRET=WC_SECRET)
+    if bc is not None:
+        env.update(BIGCOMMERCE_STORE_HASH=bc.store_hash, BIGCOMMERCE_ACCESS_TOKEN=bc.access_token,
+                   BIGCOMMERCE_API_URL=bc.api_url)
+    return env
 
 
 def run_demo(out: Console, *, orders: int = 36) -> None:
     with tempfile.TemporaryDirectory(prefix="connector-demo-") as tmp, \
-            WooCommerceSandbox(WC_KEY, WC_SECRET) as wc, SonarIDSandbox(SONARID_KEY) as sonarid:
+            WooCommerceSandbox(WC_KEY, WC_SECRET) as wc, BigCommerceSandbox(BC_HASH, BC_TOKEN) as bc, \
+            SonarIDSandbox(SONARID_KEY) as sonarid:
         for order in sample_woocommerce_orders(orders, include_malformed=True):
             wc.add_order(order)
+        for order in sample_bigcommerce_orders(orders):
+            bc.add_order(order)
         unpaid = [o["id"] for o in wc.orders.values() if o["status"] == "pending"]
+        incomplete = [o["id"] for o in bc.orders.values() if o["status_id"] == 0]
         out.print(f"[bold]Sandbox[/]: WooCommerce store {wc.url} with {len(wc.orders)} orders "
                   f"({sum(o['status'] in ('processing', 'completed') for o in wc.orders.values())} paid), "
+                  f"BigCommerce store {bc.api_url}/stores/{bc.store_hash} with {len(bc.orders)} orders "
+                  f"({sum(o['status_id'] in BigCommerceSettings.status_ids for o in bc.orders.values())} paid, "
+                  f"{len(incomplete)} Incomplete; quota {bc.quota.quota} requests per {bc.quota.window_ms // 1000} s), "
                   f"sonarID at {sonarid.url}")
         sonarid.faults.add("status", status=500)
         sonarid.faults.add("429", retry_after=1)
         out.print("sonarID will answer one 500 and one 429 (Retry-After: 1) along the way.\n")
         logging.getLogger("connector.sources").setLevel(logging.ERROR)  # the malformed order is reported below
 
-        settings = config.load(sandbox_env(wc, sonarid, Path(tmp) / "connector.db"))
+        settings = config.load(sandbox_env(wc, sonarid, Path(tmp) / "connector.db", bc))
         app = App(settings)
         try:
             since = datetime.now(UTC) - timedelta(days=7)
-            report = backfill(app.ledger, app.sources["woocommerce"], list(app.destinations), since=since, until=None)
-            sent = app.deliver()
-            out.print(f"[bold]1. Backfill of the last 7 days[/]: {report.seen} paid orders read, "
-                      f"{report.enqueued} deliveries queued, {report.rejected} malformed; sent: {_sent(sent)}")
+            for name, source in app.sources.items():
+                report = backfill(app.ledger, source, list(app.destinations), since=since, until=None)
+                out.print(f"[bold]1. Backfill of the last 7 days ({name})[/]: {report.seen} orders read, "
+                          f"{report.enqueued} deliveries queued, {report.rejected} malformed")
+            out.print(f"   sent: {_sent(app.deliver())}")
             _step(out, app, "2. First poll (the backfilled orders are not sent again)")
             if unpaid:
                 wc.update_order(unpaid[0], status="processing")
-                out.print(f"\nCustomer pays order #{unpaid[0]} (was pending).")
+                out.print(f"\nCustomer pays WooCommerce order #{unpaid[0]} (was pending).")
             new = wc.add_order(fresh_order(sample_woocommerce_orders(1, seed=99)[0]))
-            out.print(f"A new paid order #{new['id']} arrives.")
+            out.print(f"A new paid WooCommerce order #{new['id']} arrives.")
+            if incomplete:
+                bc.update_order(incomplete[0], status_id=11, payment_method="Credit Card", payment_status="captured")
+                out.print(f"BigCommerce order #{incomplete[0]} was Incomplete (status 0); its payment goes through "
+                          "(status 11, Awaiting Fulfillment).")
+            big = order_with_lines(300, order_id=max(bc.orders) + 1, now=bc.now())
+            big = bc.add_order({k: v for k, v in big.items() if not k.startswith("date_")})
+            out.print(f"A new paid BigCommerce order #{big['id']} arrives with {len(big['products'])} line items.")
             _step(out, app, "3. Second poll")
             _step(out, app, "4. Third poll (nothing new: nothing is sent again)")
+            stored = app.ledger.order("bigcommerce", bc.store_hash, str(big["id"]))
+            lines = len(json.loads(stored.data)["items"]) if stored else 0
             _summary(out, app, sonarid)
+            out.print(f"BigCommerce order #{big['id']}: {lines} of {len(big['products'])} line items in the ledger; "
+                      f"BigCommerce answered {len(bc.requests)} requests, {bc.refused} of them with 429.")
         finally:
             app.close()
 
@@ -78,10 +111,11 @@ def fresh_order(order: dict[str, Any], status: str = "processing") -> dict[str, 
 
 
 def _step(out: Console, app: App, title: str) -> None:
-    [report] = app.poll()
+    reports = app.poll()
     delivered = app.deliver()
-    out.print(f"\n[bold]{title}[/]: {report.seen} orders read, {report.new_orders} new, "
-              f"{report.enqueued} deliveries queued; sent: {_sent(delivered)}")
+    read = ", ".join(f"{r.source} {r.seen} orders read, {r.new_orders} new" for r in reports)
+    out.print(f"\n[bold]{title}[/]: {read}; {sum(r.enqueued for r in reports)} deliveries queued; "
+              f"sent: {_sent(delivered)}")
 
 
 def _sent(report: PassReport) -> str:
@@ -91,11 +125,11 @@ def _sent(report: PassReport) -> str:
 def _summary(out: Console, app: App, sonarid: SonarIDSandbox) -> None:
     rows = app.ledger.deliveries(destination="sonarid")
     table = Table(title="\nWhat happened to each paid order (sonarID)", title_justify="left")
-    for column in ("order", "state", "attempts", "sonarID reference / reason"):
+    for column in ("source", "order", "state", "attempts", "sonarID reference / reason"):
         table.add_column(column)
-    for row in sorted(rows, key=lambda r: int(r.order_id) if r.order_id.isdigit() else 0):
+    for row in sorted(rows, key=lambda r: (r.source, int(r.order_id) if r.order_id.isdigit() else 0)):
         detail = row.reference if row.state == State.DELIVERED else (row.reason or row.message or "")
-        table.add_row(f"#{row.order_id}", row.state, str(row.attempts), detail or "")
+        table.add_row(row.source, f"#{row.order_id}", row.state, str(row.attempts), detail or "")
     out.print(table)
     states = Counter(row.state for row in rows)
     duplicates = sum(1 for order_id in sonarid.orders if sonarid.submissions_for(order_id) > 1)

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from connector.ledger import Ledger
-from connector.sandbox import SonarIDSandbox, WooCommerceSandbox
-from connector.sandbox.demo import SONARID_KEY, WC_KEY, WC_SECRET, sandbox_env
+from connector.sandbox import BigCommerceSandbox, SonarIDSandbox, WooCommerceSandbox
+from connector.sandbox.demo import BC_HASH, BC_TOKEN, SONARID_KEY, WC_KEY, WC_SECRET, sandbox_env
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -28,10 +28,11 @@ class Run:
 class Connector:
     """`python -m connector …` against the sandbox, with its own ledger file."""
 
-    def __init__(self, wc: WooCommerceSandbox, sonarid: SonarIDSandbox, tmp: Path) -> None:
-        self.wc, self.sonarid, self.tmp = wc, sonarid, tmp
+    def __init__(self, wc: WooCommerceSandbox | None, sonarid: SonarIDSandbox, tmp: Path,
+                 bc: BigCommerceSandbox | None = None) -> None:
+        self.wc, self.sonarid, self.tmp, self.bc = wc, sonarid, tmp, bc
         self.database = tmp / "connector.db"
-        self.env = {**sandbox_env(wc, sonarid, self.database), "CONNECTOR_RETRY_BASE": "0",
+        self.env = {**sandbox_env(wc, sonarid, self.database, bc), "CONNECTOR_RETRY_BASE": "0",
                     "CONNECTOR_ENV_FILE": str(tmp / "none.env")}
         self.runs: list[Run] = []
 
@@ -79,3 +80,16 @@ def sonarid() -> Iterator[SonarIDSandbox]:
 @pytest.fixture
 def connector(wc: WooCommerceSandbox, sonarid: SonarIDSandbox, tmp_path: Path) -> Connector:
     return Connector(wc, sonarid, tmp_path)
+
+
+@pytest.fixture
+def bc() -> Iterator[BigCommerceSandbox]:
+    with BigCommerceSandbox(BC_HASH, BC_TOKEN) as server:
+        yield server
+    assert server.errors == []
+
+
+@pytest.fixture
+def bc_connector(bc: BigCommerceSandbox, sonarid: SonarIDSandbox, tmp_path: Path) -> Connector:
+    """The CLI with only the BigCommerce store (and sonarID) configured."""
+    return Connector(None, sonarid, tmp_path, bc=bc)
