@@ -15,20 +15,32 @@ import httpx
 import pytest
 import vcr
 
-from connector.config import Secret, SonarIDSettings, WooCommerceSettings
+from connector.config import BigCommerceSettings, Secret, SonarIDSettings, WooCommerceSettings
 from connector.delivery import Outcome, classify_response
 from connector.destinations.sonarid import SonarID
 from connector.ledger import Rejected
 from connector.orders import Order
-from connector.sandbox import SonarIDSandbox, WooCommerceSandbox, sample_woocommerce_orders
+from connector.sandbox import (
+    BigCommerceSandbox,
+    SonarIDSandbox,
+    WooCommerceSandbox,
+    sample_bigcommerce_orders,
+    sample_woocommerce_orders,
+)
+from connector.sandbox.bigcommerce_data import order_with_lines
+from connector.sources.base import retrying
+from connector.sources.bigcommerce import BigCommerce
 from connector.sources.woocommerce import WooCommerce
 from tests.conftest import example
 
 CASSETTES = Path(__file__).resolve().parents[1] / "cassettes"
 WC_KEY, WC_SECRET, SONAR_KEY = "ck_canary_cassette_key", "cs_canary_cassette_secret", "sk_canary_cassette_key"
-SECRETS = (WC_KEY, WC_SECRET, SONAR_KEY)
+BC_TOKEN, BC_HASH = "bc_canary_cassette_token", "cassette1"
+SECRETS = (WC_KEY, WC_SECRET, SONAR_KEY, BC_TOKEN)
+SECRET_HEADERS = ("authorization", "x-api-key", "x-auth-token", "x-auth-client")
 CLOSED = "http://127.0.0.1:9"
 SINCE = datetime(2020, 1, 1, tzinfo=UTC)
+BC_NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 SECRET_QUERY = ("consumer_key", "consumer_secret", "oauth_consumer_key", "oauth_signature", "oauth_nonce",
                 "oauth_timestamp", "authentication")
 
@@ -36,7 +48,7 @@ recorder = vcr.VCR(
     cassette_library_dir=str(CASSETTES),
     record_mode="none" if os.environ.get("CI") else "once",
     match_on=("method", "path", "query"),
-    filter_headers=[(h, "REDACTED") for h in ("authorization", "x-api-key", "x-auth-token")],
+    filter_headers=[(h, "REDACTED") for h in SECRET_HEADERS],
     filter_query_parameters=[(p, "REDACTED") for p in SECRET_QUERY],
     decode_compressed_response=True,
 )
@@ -85,12 +97,89 @@ def test_sonarid_submission() -> None:
     assert result.reference and re.fullmatch(r"[0-9a-f-]{36}", result.reference)
 
 
+def bigcommerce_cassette(name: str, *, quota: int | None = None, window_ms: int = 30_000,
+                         orders: tuple[dict, ...] = ()) -> tuple[BigCommerceSandbox | None, BigCommerce]:
+    """A sandbox store to record against (None when replaying) and a source pointed at it."""
+    server = None
+    if _recording(name):
+        server = BigCommerceSandbox(BC_HASH, BC_TOKEN, quota=quota, window_ms=window_ms, clock=lambda: BC_NOW).start()
+        for order in orders:
+            server.add_order(order)
+    settings = BigCommerceSettings(store_hash=BC_HASH, access_token=Secret(BC_TOKEN), client_id="cassette-client",
+                                   api_url=server.api_url if server else CLOSED)
+    return server, BigCommerce(settings, retry=lambda: retrying(multiplier=0.01, max_wait=0.05))
+
+
+def test_bigcommerce_orders_page() -> None:
+    name = "bigcommerce_orders_page.yaml"
+    server, source = bigcommerce_cassette(name, orders=tuple(sample_bigcommerce_orders(8, seed=11, now=BC_NOW)))
+    try:
+        with recorder.use_cassette(name) as cassette:
+            pages = list(source.created(SINCE, BC_NOW))
+    finally:
+        if server:
+            server.stop()
+    orders = [o for page in pages for o in page.orders]
+    assert orders and all(isinstance(o, Order) for o in orders)
+    for order in orders:
+        assert isinstance(order, Order) and order.status_id in (2, 3, 8, 9, 10, 11)
+        assert order.items and order.created_at.tzinfo is not None
+    assert sum(page.seen for page in pages) > len(orders)  # the unpaid ones were listed and left out
+    assert cassette.requests[0].path == f"/stores/{BC_HASH}/v2/orders"
+
+
+def test_bigcommerce_orders_204() -> None:
+    name = "bigcommerce_orders_204.yaml"
+    server, source = bigcommerce_cassette(name)
+    try:
+        with recorder.use_cassette(name) as cassette:
+            pages = list(source.modified(SINCE))
+    finally:
+        if server:
+            server.stop()
+    assert pages == []
+    assert [r["status"]["code"] for r in cassette.responses] == [204]
+
+
+def test_bigcommerce_products_page() -> None:
+    name = "bigcommerce_products_page.yaml"
+    server, source = bigcommerce_cassette(name, orders=(order_with_lines(4, order_id=500, now=BC_NOW),))
+    try:
+        with recorder.use_cassette(name) as cassette:
+            [page] = list(source.created(SINCE, BC_NOW))
+    finally:
+        if server:
+            server.stop()
+    [order] = page.orders
+    assert isinstance(order, Order) and len(order.items) == 4
+    assert all(item.sku and item.weight is not None and item.weight_unit == "pounds" for item in order.items)
+    [products] = [r for r in cassette.requests if r.path.endswith("/orders/500/products")]
+    assert products.query == [("limit", "250"), ("page", "1")]  # never the default 50
+
+
+def test_bigcommerce_429_then_the_window_resets() -> None:
+    name = "bigcommerce_429.yaml"
+    server, source = bigcommerce_cassette(name, quota=2, window_ms=300)
+    if server:
+        server.consume(2)  # the store's other apps spent the window
+    try:
+        with recorder.use_cassette(name) as cassette:
+            pages = list(source.modified(SINCE))
+    finally:
+        if server:
+            server.stop()
+    assert pages == [] and source.api.rate_limited == 1
+    refused, answered = cassette.responses
+    assert refused["status"]["code"] == 429 and answered["status"]["code"] == 204
+    assert "X-Rate-Limit-Time-Reset-Ms" in refused["headers"]
+
+
 @pytest.mark.parametrize("path", sorted(CASSETTES.glob("*.yaml")), ids=lambda p: p.name)
 def test_no_secret_in_any_cassette(path: Path) -> None:
     text = path.read_text()
-    for secret in (*SECRETS, "cs_sandbox_secret", "sk_test_sandbox"):
+    for secret in (*SECRETS, "cs_sandbox_secret", "sk_test_sandbox", "bc_sandbox_token"):
         assert secret not in text
-    for header in re.findall(r"(?im)^\s*(authorization|x-api-key|x-auth-token):\s*\n\s*-\s*(.+)$", text):
+    for header in re.findall(rf"(?im)^\s*({'|'.join(SECRET_HEADERS)}):\s*\n\s*-\s*(.+)$", text):
         assert header[1].strip() == "REDACTED", header
     for param in SECRET_QUERY:
         for value in re.findall(rf"[?&]{param}=([^&\s'\"]+)", text):
