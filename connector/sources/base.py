@@ -62,7 +62,7 @@ class Estimate:
     def describe(self) -> str:
         text = f"{self.orders} orders to read, {self.eligible} in the configured statuses; up to {self.requests} requests"
         if self.seconds is not None:
-            text += f", about {duration(self.seconds)} at most" + (f" ({self.note})" if self.note else "")
+            text += f", {self.expected}" + (f" at {self.note}" if self.note else "")
         return text
 
 

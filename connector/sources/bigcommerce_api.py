@@ -101,11 +101,12 @@ class StoreAPI:
             self.rate_limited += 1
             raise TransientSourceError(f"BigCommerce {path} answered 429 (the store's API quota is spent)",
                                        retry_after=self._retry_after(response))
-        if status in (401, 403):
-            what = ("refused the access token" if status == 401
-                    else "says the API account lacks the scope (Orders: read-only is needed)")
-            raise SourceAuthError(f"BigCommerce {what} ({status}: {_message(response)}); check BIGCOMMERCE_ACCESS_TOKEN "
-                                  "and BIGCOMMERCE_STORE_HASH")
+        if status == 401:
+            raise SourceAuthError(f"BigCommerce refused the access token (401: {_message(response)}); check "
+                                  "BIGCOMMERCE_ACCESS_TOKEN and BIGCOMMERCE_STORE_HASH")
+        if status == 403:
+            raise SourceAuthError(f"BigCommerce refused {path} (403: {_message(response)}): the API account lacks the "
+                                  "scope for it (orders need Orders: read-only); check BIGCOMMERCE_ACCESS_TOKEN")
         if status in (408, 425) or status >= 500:
             raise TransientSourceError(f"BigCommerce {path} answered {status}: {_message(response)}",
                                        retry_after=parse_retry_after(response.headers.get("Retry-After")))

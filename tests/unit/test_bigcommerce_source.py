@@ -6,6 +6,7 @@ import logging
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -315,3 +316,22 @@ def test_estimate_counts_orders_and_the_time_they_take_at_the_quota() -> None:
         assert sum(page.seen for page in pages) == estimate.orders  # what the progress bar counts
         assert src.requests_sent - 1 <= estimate.requests
         assert "orders, " in source(counted).probe()
+
+
+def test_store_settings_out_of_scope_leave_weights_without_a_unit(caplog: pytest.LogCaptureFixture) -> None:
+    class NoInfoScope(BigCommerceSandbox):
+        def handle(self, request: RecordedRequest) -> Response:
+            if request.path.endswith("/v2/store"):
+                return Response.json(403, [{"status": 403, "message": "You don't have a required scope"}])
+            return super().handle(request)
+
+    with NoInfoScope("abc123", TOKEN, quota=None) as store:
+        store.add_order(paid(1, NOW - timedelta(seconds=5), products=[{"quantity": 1, "weight": "2.5000"}]))
+        src = source(store)
+        with caplog.at_level(logging.WARNING):
+            [order] = orders_of(src.modified(NOW - timedelta(minutes=1)))
+            orders_of(src.modified(NOW - timedelta(minutes=1)))
+        assert isinstance(order, Order) and order.items[0].weight == Decimal("2.5000")
+        assert order.items[0].weight_unit == ""
+        assert caplog.text.count("line weights are sent without a unit") == 1  # asked once, said once
+        assert "lacks the scope" in caplog.text and len(calls(store, "/v2/store")) == 1
