@@ -98,21 +98,22 @@ def classify_response(response: httpx.Response, destination: Destination) -> Res
     outcome = Outcome.DELIVERED if accepted else classify_status(response.status_code)
     if accepted is False and outcome is Outcome.DELIVERED:
         outcome = Outcome.PERMANENT
-    body = response.text[:2000] if response.content else None
+    body = redact(response.text[:2000]) if response.content else None  # a vendor may echo our URL or key
     if outcome is Outcome.DELIVERED:
         return Result(outcome, response.status_code, reference=destination.reference(response), body=body)
-    return Result(outcome, response.status_code, message=destination.error_message(response),
+    return Result(outcome, response.status_code, message=redact(destination.error_message(response)),
                   retry_after=parse_retry_after(response.headers.get("Retry-After")), body=body)
 
 
 def classify_exception(exc: Exception) -> Result:
+    """httpx errors can name the request URL, which may carry a credential (Sophio): messages are redacted."""
     kind = type(exc).__name__
     if isinstance(exc, NOT_SENT):
-        return Result(Outcome.TRANSIENT, message=f"{kind}: {exc} (not sent)")
+        return Result(Outcome.TRANSIENT, message=redact(f"{kind}: {exc} (not sent)"))
     if isinstance(exc, MAYBE_SENT):
-        return Result(Outcome.AMBIGUOUS, message=f"{kind}: {exc} (may have been received)")
+        return Result(Outcome.AMBIGUOUS, message=redact(f"{kind}: {exc} (may have been received)"))
     if isinstance(exc, httpx.TransportError):
-        return Result(Outcome.TRANSIENT, message=f"{kind}: {exc}")
+        return Result(Outcome.TRANSIENT, message=redact(f"{kind}: {exc}"))
     raise exc
 
 
