@@ -115,7 +115,12 @@ class OrderProtectionSandbox(SandboxServer):
         self.api_token = api_token
         self.orders: dict[str, ProtectedOrder] = {}
         self.submissions: list[dict[str, Any]] = []
+        self.refusals: dict[str, tuple[int, str]] = {}
         self._lock = threading.Lock()
+
+    def refuse(self, source_order_id: str | int, message: str, status: int = 422) -> None:
+        """Answer ``status`` with ``message`` for this sourceOrderId (a rule of OrderProtection's own)."""
+        self.refusals[str(source_order_id)] = (status, message)
 
     def submissions_for(self, source_order_id: str | int) -> int:
         """How many accepted submissions carried ``sourceOrderId == source_order_id``."""
@@ -143,6 +148,8 @@ class OrderProtectionSandbox(SandboxServer):
             _validate(body)
         except _BadRequest as exc:
             return _error(400, str(exc))
+        if body["sourceOrderId"] in self.refusals:
+            return _error(*self.refusals[body["sourceOrderId"]])
         with self._lock:
             self.submissions.append(body)
             self.orders.setdefault(body["sourceOrderId"], ProtectedOrder(body["sourceOrderId"], body))

@@ -155,8 +155,13 @@ class SophioSandbox(SandboxServer):
         self.api_key, self.api_secret = api_key, api_secret
         self.orders: dict[str, SophioOrder] = {}
         self.submissions: list[dict[str, Any]] = []
+        self.refusals: dict[str, tuple[int, str]] = {}
         self._ids = itertools.count(FIRST_ORDER_ID)
         self._lock = threading.Lock()
+
+    def refuse(self, order_key: str, message: str, status: int = 400) -> None:
+        """Answer ``status`` with ``message`` for this orderKey (a rule of the store's own, e.g. a SKU it cannot supply)."""
+        self.refusals[order_key] = (status, message)
 
     def submissions_for(self, order_key: str) -> int:
         """How many accepted submissions carried ``orderKey == order_key``."""
@@ -185,6 +190,8 @@ class SophioSandbox(SandboxServer):
             _validate(body)
         except _BadRequest as exc:
             return _error(400, str(exc))
+        if body["orderKey"] in self.refusals:
+            return _error(*self.refusals[body["orderKey"]])
         return Response.json(200, _jsonable(self._create(body)))
 
     def _authorized(self, value: str) -> bool:
