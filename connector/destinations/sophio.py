@@ -160,6 +160,11 @@ def weight(item: LineItem) -> dict[str, Any] | None:
     return {"value": value, "units": units}
 
 
+def status_slug(status: str) -> str:
+    """"Awaiting Fulfillment", "awaiting-fulfillment" and "awaiting_fulfillment" are the same status."""
+    return "_".join(status.strip().lower().replace("-", " ").replace("_", " ").split())
+
+
 def present(fields: dict[str, Any]) -> dict[str, Any]:
     """Leave out what the order has no value for (None); empty strings stay, as in the document's sample."""
     return {name: value for name, value in fields.items() if value is not None}
@@ -177,8 +182,8 @@ class Sophio(Destination):
         redaction.register_secret(authentication(settings.api_key, settings.api_secret))  # the URL's escaped form
 
     def eligible(self, order: Order) -> None:
-        statuses = {status.lower() for status in self.settings.statuses}
-        if order.status.lower() not in statuses:
+        statuses = {status_slug(status) for status in self.settings.statuses}
+        if status_slug(order.status) not in statuses:
             raise Skip(f"{VENDOR} fulfils goods still to ship: status {order.status!r} is not in SOPHIO_STATUSES "
                        f"({', '.join(self.settings.statuses)})")
         if not order.needs_shipping:

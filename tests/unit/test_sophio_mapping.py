@@ -159,6 +159,11 @@ def test_sophio_statuses_are_configurable() -> None:
     assert sophio.build(docs_order().model_copy(update={"status": "completed"}))["orderNumber"] == "296594"
 
 
+@pytest.mark.parametrize("status", ["Awaiting Fulfillment", "awaiting-fulfillment", "AWAITING_FULFILLMENT"])
+def test_statuses_compare_as_slugs(status: str) -> None:
+    assert SOPHIO.build(docs_order().model_copy(update={"status": status}))["orderStatus"] == "awaiting_shipment"
+
+
 def test_an_order_with_nothing_to_ship_is_skipped() -> None:
     with pytest.raises(Skip, match="needs no shipping"):
         SOPHIO.build(docs_order().model_copy(update={"needs_shipping": False}))
