@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from connector.config import OrderProtectionSettings, Secret, Settings, SonarIDSettings, SophioSettings, WooCommerceSettings
+from connector.config import (
+    OrderProtectionSettings,
+    Secret,
+    Settings,
+    SonarIDSettings,
+    SophioSettings,
+    WooCommerceSettings,
+)
 from connector.destinations import destination_class
 from connector.destinations.base import Skip
 from connector.errors import BadInput
@@ -25,7 +32,8 @@ def _placeholder_settings(name: str) -> Any:
     if name == "orderprotection":
         return OrderProtectionSettings(api_token=Secret("preview"))
     if name == "sophio":
-        return SophioSettings(store_url="https://store.invalid", api_key=Secret("preview"), api_secret=Secret("preview"))
+        return SophioSettings(store_url="https://store.invalid", api_key=Secret("preview"),
+                              api_secret=Secret("preview"))
     raise PreviewError(f"{name} is not available yet")
 
 

@@ -35,9 +35,11 @@ from tests.conftest import example
 
 CASSETTES = Path(__file__).resolve().parents[1] / "cassettes"
 WC_KEY, WC_SECRET, SONAR_KEY = "ck_canary_cassette_key", "cs_canary_cassette_secret", "sk_canary_cassette_key"
-OP_TOKEN, SOPHIO_KEY, SOPHIO_SECRET = "op_canary_cassette_token", "sophio_canary_cassette_key", "sophio_canary_cassette_secret"
-SECRETS = (WC_KEY, WC_SECRET, SONAR_KEY, OP_TOKEN, SOPHIO_KEY, SOPHIO_SECRET,
-           authentication(SOPHIO_KEY, SOPHIO_SECRET), base64.b64encode(f"{SOPHIO_KEY}:{SOPHIO_SECRET}".encode()).decode())
+OP_TOKEN = "op_canary_cassette_token"
+SOPHIO_KEY, SOPHIO_SECRET = "sophio_canary_cassette_key", "sophio_canary_cassette_secret"
+SOPHIO_AUTHENTICATION = base64.b64encode(f"{SOPHIO_KEY}:{SOPHIO_SECRET}".encode()).decode()
+SECRETS = (WC_KEY, WC_SECRET, SONAR_KEY, OP_TOKEN, SOPHIO_KEY, SOPHIO_SECRET, SOPHIO_AUTHENTICATION,
+           authentication(SOPHIO_KEY, SOPHIO_SECRET))
 CLOSED = "http://127.0.0.1:9"
 SINCE = datetime(2020, 1, 1, tzinfo=UTC)
 SECRET_QUERY = ("consumer_key", "consumer_secret", "oauth_consumer_key", "oauth_signature", "oauth_nonce",
@@ -107,7 +109,8 @@ def _order_727() -> Order:
 def test_orderprotection_submission() -> None:
     name = "orderprotection_submission.yaml"
     server = OrderProtectionSandbox(OP_TOKEN).start() if _recording(name) else None
-    destination = OrderProtection(OrderProtectionSettings(api_token=Secret(OP_TOKEN), url=server.url if server else CLOSED))
+    destination = OrderProtection(OrderProtectionSettings(api_token=Secret(OP_TOKEN),
+                                                          url=server.url if server else CLOSED))
     payload = destination.build(_order_727())
     try:
         with recorder.use_cassette(name) as cassette, destination.client(10) as client:

@@ -196,7 +196,8 @@ class OrderProtection(Destination):
     def phone(order: Order) -> str | None:
         """The docs' form, "+1-555-796-3644": billing phone, else the customer's, else the shipping phone."""
         billing, shipping = order.billing, order.shipping_address
-        return (phone_dashes(billing.phone or order.customer.phone, billing.country or (shipping.country if shipping else ""))
+        country = billing.country or (shipping.country if shipping else "")
+        return (phone_dashes(billing.phone or order.customer.phone, country)
                 or (phone_dashes(shipping.phone, shipping.country) if shipping else None))
 
     def endpoint(self) -> str:

@@ -5,8 +5,9 @@ Each destination declares its document's fields as `Field`s; `check` walks the p
 - a required field that is absent, empty ("" / [] / {}) or None → `Skip` naming the field: the order
   cannot satisfy the vendor's contract, so it is not sent to fail with a 400;
 - a value outside the documented choices (an enum) → `Skip` naming the field and the value;
-- a value of the wrong JSON type, or a field the document does not have → `PayloadError` (a `ValueError`): the mapping is wrong, not the order,
-  so the delivery goes `dead` and can be re-queued with `retry --dead` once the mapping is fixed.
+- a value of the wrong JSON type, or a field the document does not have → `PayloadError` (a `ValueError`):
+  the mapping is wrong, not the order, so the delivery goes `dead` and can be re-queued with
+  `retry --dead` once the mapping is fixed.
 
 A JSON number is an `int` or a `Decimal` — never a `float` (money must stay exact) and never a `bool`.
 """

@@ -114,7 +114,10 @@ def _sent(report: PassReport) -> str:
     return "; ".join(f"{d} {', '.join(states)}" for d, states in by_destination.items()) or "nothing"
 
 
-def _summary(out: Console, app: App, vendors: dict[str, OrderProtectionSandbox | SonarIDSandbox | SophioSandbox]) -> None:
+Vendor = OrderProtectionSandbox | SonarIDSandbox | SophioSandbox
+
+
+def _summary(out: Console, app: App, vendors: dict[str, Vendor]) -> None:
     rows = {name: {row.order_id: row for row in app.ledger.deliveries(destination=name)} for name in vendors}
     order_ids = sorted({order_id for by_order in rows.values() for order_id in by_order},
                        key=lambda o: int(o) if o.isdigit() else 0)

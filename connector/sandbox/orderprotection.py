@@ -104,7 +104,8 @@ def _validate(body: Any) -> None:
 
 
 def _error(status: int, message: str, headers: list[tuple[str, str]] | None = None) -> Response:
-    return Response.json(status, {"statusCode": status, "error": HTTPStatus(status).phrase, "message": message}, headers)
+    body = {"statusCode": status, "error": HTTPStatus(status).phrase, "message": message}
+    return Response.json(status, body, headers)
 
 
 class OrderProtectionSandbox(SandboxServer):

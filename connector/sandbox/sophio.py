@@ -33,7 +33,8 @@ STRINGS = ("orderNumber", "orderKey", "orderDate", "paymentDate", "shipByDate", 
            "customerEmail", "customerNotes", "paymentMethod", "requestedShippingService", "carrierCode", "serviceCode",
            "packageCode", "confirmation", "shipDate")
 NUMBERS = ("amountPaid", "taxAmount", "shippingAmount")
-ADDRESS_STRINGS = ("name", "company", "street1", "street2", "street3", "city", "state", "postalCode", "country", "phone")
+ADDRESS_STRINGS = ("name", "company", "street1", "street2", "street3", "city", "state", "postalCode", "country",
+                   "phone")
 ITEM_STRINGS = ("lineItemKey", "sku", "name", "imageUrl", "warehouseLocation", "fulfillmentSku", "upc")
 ITEM_NUMBERS = ("unitPrice", "taxAmount", "shippingAmount")
 REQUIRED = ("orderNumber", "orderKey", "orderDate", "orderStatus", "shipTo", "items")
@@ -109,7 +110,8 @@ def _item(item: Any, where: str) -> None:
     _weight(item.get("weight"), f"{where}.")
     options = item.get("options")
     if options is not None and not (isinstance(options, list) and all(
-            isinstance(o, dict) and isinstance(o.get("name"), str) and isinstance(o.get("value"), str) for o in options)):
+            isinstance(o, dict) and isinstance(o.get("name"), str) and isinstance(o.get("value"), str)
+            for o in options)):
         raise _BadRequest(f"{where}.options must be a list of {{name, value}} strings")
 
 
@@ -160,7 +162,7 @@ class SophioSandbox(SandboxServer):
         self._lock = threading.Lock()
 
     def refuse(self, order_key: str, message: str, status: int = 400) -> None:
-        """Answer ``status`` with ``message`` for this orderKey (a rule of the store's own, e.g. a SKU it cannot supply)."""
+        """Answer ``status`` with ``message`` for this orderKey (a rule of the store's own: a SKU it cannot supply)."""
         self.refusals[order_key] = (status, message)
 
     def submissions_for(self, order_key: str) -> int:

@@ -170,8 +170,22 @@ def test_500s_are_retried_and_delivered_once(everywhere: Everywhere) -> None:
     assert run.code == 0, run.err
     assert everywhere.row("orderprotection", order["id"]).state == "delivered"
     assert everywhere.row("sophio", order["id"]).state == "delivered"
-    assert len(everywhere.orderprotection.requests) == 2 and everywhere.orderprotection.submissions_for(order["id"]) == 1
+    assert len(everywhere.orderprotection.requests) == 2
+    assert everywhere.orderprotection.submissions_for(order["id"]) == 1
     assert len(everywhere.sophio.requests) == 2 and len(everywhere.sophio.orders) == 1
+
+
+def test_a_lost_answer_is_resent_and_recognised_by_the_order_key(everywhere: Everywhere) -> None:
+    order = everywhere.wc.add_order(one(55))
+    everywhere.sophio.faults.add("drop_after")  # Sophio creates the order, the answer never comes back
+    everywhere.orderprotection.faults.add("drop_after")
+    assert everywhere("poll").code == 0
+    sophio = everywhere.row("sophio", order["id"])
+    assert (sophio.state, sophio.ambiguous_attempts) == ("delivered", 1)
+    key = everywhere.order_key(order["id"])
+    assert everywhere.sophio.submissions_for(key) == 2 and len(everywhere.sophio.orders) == 1  # resent, not re-created
+    assert sophio.reference == str(everywhere.sophio.orders[key].order_id)
+    assert everywhere.orderprotection.submissions_for(order["id"]) == 2 and len(everywhere.orderprotection.orders) == 1
 
 
 def test_4xx_is_dead_with_the_vendors_message(everywhere: Everywhere) -> None:
@@ -253,8 +267,10 @@ def test_canary_secrets_never_reach_any_output(everywhere: Everywhere, tmp_path:
 
     cassette = tmp_path / "sophio_canary.yaml"  # recorded in-process, with the filters every cassette uses
     everywhere.sophio.api_secret = secret
-    destination = Sophio(SophioSettings(store_url=everywhere.sophio.url, api_key=Secret(key), api_secret=Secret(secret)))
-    store = WooCommerce(WooCommerceSettings(url=everywhere.wc.url, consumer_key=Secret("ck_x"), consumer_secret=Secret("cs_x")))
+    destination = Sophio(SophioSettings(store_url=everywhere.sophio.url, api_key=Secret(key),
+                                        api_secret=Secret(secret)))
+    store = WooCommerce(WooCommerceSettings(url=everywhere.wc.url, consumer_key=Secret("ck_x"),
+                                            consumer_secret=Secret("cs_x")))
     payload = destination.build(store.parse(next(iter(everywhere.wc.orders.values()))))
     with recorder.use_cassette(str(cassette), record_mode="all"), destination.client(10) as client:
         assert destination.send(client, payload).status_code == 200

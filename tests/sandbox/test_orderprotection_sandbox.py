@@ -28,7 +28,8 @@ def body(**changes: Any) -> dict[str, Any]:
     return json.loads(DOCS_REQUEST.read_text()) | changes
 
 
-def post(op: OrderProtectionSandbox, payload: Any, token: str | None = TOKEN, path: str = "/v1/orders") -> httpx.Response:
+def post(op: OrderProtectionSandbox, payload: Any, token: str | None = TOKEN,
+         path: str = "/v1/orders") -> httpx.Response:
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     content = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
     return httpx.post(f"{op.url}{path}", content=content, headers={**headers, "Content-Type": "application/json"},

@@ -46,7 +46,8 @@ def test_half_a_sophio_configuration_names_what_is_missing() -> None:
 
 def test_each_destination_has_its_own_concurrency(tmp_path: Path) -> None:
     settings = config.load(ALL | {"CONNECTOR_CONCURRENCY": "3", "ORDERPROTECTION_CONCURRENCY": "1",
-                                  "SOPHIO_CONCURRENCY": "8", "CONNECTOR_DATABASE_URL": f"sqlite:///{tmp_path / 'c.db'}"})
+                                  "SOPHIO_CONCURRENCY": "8",
+                                  "CONNECTOR_DATABASE_URL": f"sqlite:///{tmp_path / 'c.db'}"})
     app = App(settings)
     try:
         assert [app.deliverer.concurrency(name) for name in ("sonarid", "orderprotection", "sophio")] == [3, 1, 8]

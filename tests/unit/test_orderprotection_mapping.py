@@ -96,7 +96,8 @@ def test_woocommerce_order_727() -> None:
     assert payload["sourceOrderId"] == "727" and payload["sourceOrderNumber"] == "727"
     assert payload["platformId"] == "woocommerce"
     assert payload["sourceCreatedAt"] == "2017-03-22T19:28:02.000Z"
-    assert (payload["total"], payload["subtotal"], payload["tax"]) == (Decimal("29.35"), Decimal("18.00"), Decimal("1.35"))
+    assert (payload["total"], payload["subtotal"], payload["tax"]) == (
+        Decimal("29.35"), Decimal("18.00"), Decimal("1.35"))
     assert (payload["shippingCost"], payload["discountTotal"]) == (Decimal("10.00"), Decimal("0.00"))
     assert "premiumPaid" not in payload  # no protection fee on this order
     assert payload["customerPhone"] == "+1-555-555-5555"
@@ -116,7 +117,8 @@ def wc_with_premium(fee_total: str, fee_tax: str = "0.00", name: str = "Order Pr
     total = Decimal(raw["total"]) + Decimal(fee_total) + Decimal(fee_tax)
     total_tax = Decimal(raw["total_tax"]) + Decimal(fee_tax)
     raw.update(total=str(total), total_tax=str(total_tax))
-    raw["fee_lines"] = [{"id": 400, "name": name, "tax_class": "", "tax_status": "taxable" if Decimal(fee_tax) else "none",
+    raw["fee_lines"] = [{"id": 400, "name": name, "tax_class": "",
+                         "tax_status": "taxable" if Decimal(fee_tax) else "none",
                          "total": fee_total, "total_tax": fee_tax, "taxes": [], "meta_data": []}]
     return raw
 

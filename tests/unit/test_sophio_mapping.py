@@ -183,6 +183,7 @@ def test_an_item_without_sku_is_skipped_naming_the_field() -> None:
 
 def test_an_address_without_street_is_skipped_naming_the_field() -> None:
     order = docs_order()
+    assert order.shipping_address is not None
     order = order.model_copy(update={"shipping_address": order.shipping_address.model_copy(update={"address_1": ""})})
     with pytest.raises(Skip, match=r"Sophio requires shipTo\.street1"):
         SOPHIO.build(order)
