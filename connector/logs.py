@@ -40,5 +40,6 @@ def setup(level: str = "INFO", fmt: str = "text", stream: object = None) -> None
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level)
-    for noisy in ("httpx", "httpcore", "urllib3", "apscheduler.executors.default"):
+    # apscheduler: "Added job", "Running job" lines at INFO; its warnings (misfires, skips) still show
+    for noisy in ("httpx", "httpcore", "urllib3", "apscheduler"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

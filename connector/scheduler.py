@@ -124,8 +124,8 @@ class Service:
     def run(self) -> int:
         """Start the jobs, tell systemd we are ready, wait for SIGTERM/SIGINT, stop cleanly. Returns 0."""
         previous = {sig: signal.signal(sig, self._on_signal) for sig in STOP_SIGNALS}
-        logging.getLogger("apscheduler.scheduler").addFilter(_expected_skips)
-        logging.getLogger(f"apscheduler.executors.{WATCHDOG_EXECUTOR}").setLevel(logging.WARNING)
+        apscheduler_log = logging.getLogger("apscheduler.scheduler")
+        apscheduler_log.addFilter(_expected_skips)
         try:
             self.scheduler.start()
             log.info("service started: polling %s every %gs, delivering to %s (due rows checked every %gs)%s",
@@ -140,7 +140,7 @@ class Service:
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
-            logging.getLogger("apscheduler.scheduler").removeFilter(_expected_skips)
+            apscheduler_log.removeFilter(_expected_skips)
             self.notifier.close()
         return 0
 

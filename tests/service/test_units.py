@@ -76,15 +76,16 @@ def test_exposure_is_at_most_1_5(name: str) -> None:
     assert float(match.group(1)) <= MAX_EXPOSURE
 
 
-@pytest.mark.parametrize(("name", "env_file", "state"), [
-    ("connector.service", "/etc/connector/connector.env", "connector"),
-    ("connector@.service", "/etc/connector/%i.env", "connector/%i"),
+@pytest.mark.parametrize(("name", "env_file", "state", "user"), [
+    ("connector.service", "/etc/connector/connector.env", "connector", "connector"),
+    ("connector@.service", "/etc/connector/%i.env", "connector/%i", "connector-%i"),
 ])
-def test_the_units_run_the_service_the_way_it_expects(name: str, env_file: str, state: str) -> None:
+def test_the_units_run_the_service_the_way_it_expects(name: str, env_file: str, state: str, user: str) -> None:
     unit = directives(UNITS / name)
     assert unit["ExecStart"] == [f"{VENV_PYTHON} -m connector run"]
     assert unit["EnvironmentFile"] == [env_file]
     assert unit["StateDirectory"] == [state]  # config.default_database_url follows $STATE_DIRECTORY
+    assert unit["DynamicUser"] == ["yes"] and unit["User"] == [user]  # docs/service.md runs commands as it
     assert unit["Type"] == ["notify"]
     assert unit["Restart"] == ["on-failure"]
     assert unit["RestartPreventExitStatus"] == ["2"]  # a bad configuration is not fixed by restarting
