@@ -1,0 +1,81 @@
+"""End-to-end fixtures: the sandbox servers on 127.0.0.1 and the CLI run as a real subprocess."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from connector.ledger import Ledger
+from connector.sandbox import SonarIDSandbox, WooCommerceSandbox
+from connector.sandbox.demo import SONARID_KEY, WC_KEY, WC_SECRET, sandbox_env
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass
+class Run:
+    code: int
+    out: str
+    err: str
+
+
+class Connector:
+    """`python -m connector …` against the sandbox, with its own ledger file."""
+
+    def __init__(self, wc: WooCommerceSandbox, sonarid: SonarIDSandbox, tmp: Path) -> None:
+        self.wc, self.sonarid, self.tmp = wc, sonarid, tmp
+        self.database = tmp / "connector.db"
+        self.env = {**sandbox_env(wc, sonarid, self.database), "CONNECTOR_RETRY_BASE": "0",
+                    "CONNECTOR_ENV_FILE": str(tmp / "none.env")}
+        self.runs: list[Run] = []
+
+    def environment(self, **overrides: str) -> dict[str, str]:
+        base = {k: v for k, v in os.environ.items()
+                if not k.startswith(("WOOCOMMERCE_", "BIGCOMMERCE_", "SONARID_", "ORDERPROTECTION_", "SOPHIO_",
+                                     "CONNECTOR_"))}
+        return {**base, **self.env, "COLUMNS": "200", **overrides}
+
+    def __call__(self, *args: str, stdin: str | None = None, **overrides: str) -> Run:
+        done = subprocess.run([sys.executable, "-m", "connector", *args], cwd=self.tmp, env=self.environment(**overrides),
+                              input=stdin, capture_output=True, text=True, timeout=120)
+        run = Run(done.returncode, done.stdout, done.stderr)
+        self.runs.append(run)
+        return run
+
+    def popen(self, *args: str, **overrides: str) -> subprocess.Popen[str]:
+        return subprocess.Popen([sys.executable, "-m", "connector", *args], cwd=self.tmp,
+                                env=self.environment(**overrides), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True)
+
+    def ledger(self) -> Ledger:
+        return Ledger(f"sqlite:///{self.database}")
+
+    def states(self, destination: str = "sonarid") -> dict[str, str]:
+        ledger = self.ledger()
+        try:
+            return {row.order_id: row.state for row in ledger.deliveries(destination=destination)}
+        finally:
+            ledger.close()
+
+
+@pytest.fixture
+def wc() -> Iterator[WooCommerceSandbox]:
+    with WooCommerceSandbox(WC_KEY, WC_SECRET) as server:
+        yield server
+
+
+@pytest.fixture
+def sonarid() -> Iterator[SonarIDSandbox]:
+    with SonarIDSandbox(SONARID_KEY) as server:
+        yield server
+
+
+@pytest.fixture
+def connector(wc: WooCommerceSandbox, sonarid: SonarIDSandbox, tmp_path: Path) -> Connector:
+    return Connector(wc, sonarid, tmp_path)
