@@ -23,8 +23,8 @@ from typing import Any
 import pytest
 
 from connector.sandbox import SonarIDSandbox, WooCommerceSandbox, sample_woocommerce_orders
+from connector.sandbox.demo import SONARID_KEY, WC_KEY, WC_SECRET, sandbox_env
 
-WC_KEY, WC_SECRET, SONARID_KEY = "ck_sandbox_key", "cs_sandbox_secret", "sk_test_sandbox"
 PAID = ("processing", "completed")
 DEADLINE = 20.0  # seconds; every wait returns as soon as its condition holds
 FINAL_STATES = ("delivered", "skipped", "dead")
@@ -90,16 +90,11 @@ class Service:
             **{k: v for k, v in os.environ.items()
                if not k.startswith(("WOOCOMMERCE_", "BIGCOMMERCE_", "SONARID_", "ORDERPROTECTION_", "SOPHIO_",
                                     "CONNECTOR_", "NOTIFY_SOCKET", "WATCHDOG_"))},
+            **sandbox_env(wc, sonarid, self.database),
             "CONNECTOR_ENV_FILE": str(tmp / "absent.env"),
-            "CONNECTOR_DATABASE_URL": f"sqlite:///{self.database}",
             "CONNECTOR_POLL_INTERVAL": "1",
             "CONNECTOR_LOOKBACK": str(4 * 86400),  # the sample orders were created over the last 3 days
             "CONNECTOR_RETRY_BASE": "0",
-            "WOOCOMMERCE_URL": wc.url,
-            "WOOCOMMERCE_CONSUMER_KEY": WC_KEY,
-            "WOOCOMMERCE_CONSUMER_SECRET": WC_SECRET,
-            "SONARID_API_KEY": SONARID_KEY,
-            "SONARID_URL": sonarid.url,
         }
 
     def start(self, **env: str) -> subprocess.Popen[bytes]:
@@ -279,3 +274,9 @@ def test_refused_destination_credentials_pause_it_loudly_and_keep_its_orders(ser
     assert rows and all(r["state"] in ("pending", "retrying") for r in rows)
     assert all(r["attempts"] == 0 for r in rows)  # a refusal of our key is not the order's failure
     assert service.sonarid.submissions == []
+
+
+def test_run_without_a_source_exits_2(service: Service) -> None:
+    result = service.command("run", WOOCOMMERCE_CONSUMER_KEY="", WOOCOMMERCE_CONSUMER_SECRET="")
+    assert result.returncode == 2
+    assert result.stderr.startswith("error: no source is enabled: set WOOCOMMERCE_URL")
