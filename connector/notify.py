@@ -57,17 +57,25 @@ class Notifier:
         self._lock = threading.Lock()
         self._socket: socket.socket | None = None
         self._failed = False
+        self._stopping = False
 
     @property
     def enabled(self) -> bool:
         return self.address is not None
 
     def send(self, **fields: str) -> bool:
-        """One datagram of `KEY=VALUE` lines; True when it was handed to systemd."""
+        """One datagram of `KEY=VALUE` lines; True when it was handed to systemd.
+
+        After STOPPING=1 nothing more is sent: a job finishing during the shutdown must not
+        replace the "stopping" status or ping a watchdog that systemd has already disarmed.
+        """
         if self.address is None or not fields:
             return False
         message = "\n".join(f"{key}={_one_line(value)}" for key, value in fields.items()).encode()
         with self._lock:
+            if self._stopping:
+                return False
+            self._stopping = "STOPPING" in fields
             try:
                 if self._socket is None:
                     self._socket = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)

@@ -79,3 +79,15 @@ def test_socket_address_forms() -> None:
 )
 def test_watchdog_interval_is_half_of_watchdog_usec(env: dict[str, str], expected: float | None) -> None:
     assert watchdog_interval(env, pid=4242) == expected
+
+
+def test_nothing_is_sent_after_stopping(listener: tuple[socket.socket, str]) -> None:
+    sock, path = listener
+    notifier = Notifier({"NOTIFY_SOCKET": path})
+    assert notifier.stopping(status="stopping (SIGTERM)") is True
+    assert notifier.watchdog() is False  # a job finishing during the shutdown
+    assert notifier.status("woocommerce polled") is False
+    sock.setblocking(False)  # local datagrams are queued by the time sendto returns
+    assert sock.recv(4096) == b"STOPPING=1\nSTATUS=stopping (SIGTERM)"
+    with pytest.raises(BlockingIOError):
+        sock.recv(4096)
