@@ -21,7 +21,6 @@ from connector.orders import Order
 from connector.polling import poll
 from connector.redaction import register_secret
 from tests.service.test_shutdown_poll import TwoPages
-from tests.unit.test_ledger import order
 
 SECRET = "sk_live_json_canary_123"
 

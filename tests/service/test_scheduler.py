@@ -9,8 +9,10 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+from apscheduler.job import Job
 from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import update
+from sqlmodel import col
 
 from connector import config
 from connector.app import App
@@ -49,7 +51,7 @@ class Clock:
         return self.now
 
 
-def started_paused(service: Service) -> dict[str, object]:
+def started_paused(service: Service) -> dict[str, Job]:
     """Start without running anything, so APScheduler applies job_defaults; then read the jobs."""
     service.scheduler.start(paused=True)
     try:
@@ -121,7 +123,7 @@ def test_release_claims_frees_only_this_process_rows(app: App) -> None:
     claims = ledger.claim("sonarid", 10, lease=600)
     assert len(claims) == 2
     with ledger.write() as s:
-        s.exec(update(Delivery).where(Delivery.id == claims[1].delivery_id).values(claimed_by="elsewhere:1"))
+        s.exec(update(Delivery).where(col(Delivery.id) == claims[1].delivery_id).values(claimed_by="elsewhere:1"))
 
     assert Service(app, Notifier({})).release_claims() == 1
     states = {d.order_id: d.state for d in ledger.deliveries()}
