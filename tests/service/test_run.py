@@ -29,14 +29,15 @@ PAID = ("processing", "completed")
 DEADLINE = 20.0  # seconds; every wait returns as soon as its condition holds
 FINAL_STATES = ("delivered", "skipped", "dead")
 
-# Sets PR_SET_MDWE (65) with PR_MDWE_REFUSE_EXEC_GAIN (1), which survives execve, then becomes the CLI.
+# Sets PR_SET_MDWE (65) with PR_MDWE_REFUSE_EXEC_GAIN (1), which survives execve, then runs Python with
+# the given arguments. Kernels without it (before 6.3) refuse the prctl and the service runs unrestricted.
 LAUNCHER = """
 import ctypes, os, sys
 try:
     ctypes.CDLL(None, use_errno=True).prctl(65, 1, 0, 0, 0)
 except (OSError, AttributeError):
     pass
-os.execv(sys.executable, [sys.executable, "-m", "connector", *sys.argv[1:]])
+os.execv(sys.executable, [sys.executable, *sys.argv[1:]])
 """
 
 
@@ -99,8 +100,8 @@ class Service:
 
     def start(self, **env: str) -> subprocess.Popen[bytes]:
         with self.log.open("ab") as log:
-            return subprocess.Popen([sys.executable, "-c", LAUNCHER, "run"], cwd=self.tmp, env={**self.env, **env},
-                                    stdout=log, stderr=subprocess.STDOUT)
+            return subprocess.Popen([sys.executable, "-c", LAUNCHER, "-m", "connector", "run"], cwd=self.tmp,
+                                    env={**self.env, **env}, stdout=log, stderr=subprocess.STDOUT)
 
     def command(self, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run([sys.executable, "-m", "connector", *args], cwd=self.tmp, env={**self.env, **env},
@@ -153,6 +154,15 @@ def fresh(orders: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Sample orders as if placed just now: the store gives them new ids and today's dates."""
     dated = ("id", "number", "date_created", "date_created_gmt", "date_modified", "date_modified_gmt")
     return [{k: v for k, v in order.items() if k not in dated} for order in orders]
+
+
+def test_the_launcher_really_denies_write_execute_memory() -> None:
+    probe = "import ctypes; print(ctypes.CDLL(None).prctl(66, 0, 0, 0, 0))"  # PR_GET_MDWE
+    supported = subprocess.run([sys.executable, "-c", probe], check=False, capture_output=True, text=True).stdout.strip()
+    if supported == "-1":
+        pytest.skip("this kernel has no PR_SET_MDWE (Linux < 6.3); the service tests run without it")
+    launched = subprocess.run([sys.executable, "-c", LAUNCHER, "-c", probe], check=False, capture_output=True, text=True)
+    assert launched.stdout.strip() == "1"  # PR_MDWE_REFUSE_EXEC_GAIN, as MemoryDenyWriteExecute=yes
 
 
 def test_run_delivers_picks_up_new_orders_and_stops_cleanly(service: Service, notifications: Notifications) -> None:
