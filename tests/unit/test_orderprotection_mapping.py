@@ -102,11 +102,11 @@ def test_woocommerce_order_727() -> None:
     assert "premiumPaid" not in payload  # no protection fee on this order
     assert payload["customerPhone"] == "+1-555-555-5555"
     assert payload["orderItems"][1] == {
-        "productName": "Ship Your Idea &ndash; Color: Black, Size: M Test",
+        "productName": "Ship Your Idea – Color: Black, Size: M Test",
         "productUrl": "https://shop.example/?post_type=product&p=22",
         "sku": "Bar3", "quantity": 1, "price": Decimal("12.00"),
         "sourceItemId": "316", "sourceProductId": "22", "sourceVariantId": "23",
-        "description": "pa_color: black. size: M Test",
+        "description": "Color: black. size: M Test",
     }
     assert payload["address"] == {"firstName": "John", "lastName": "Doe", "address1": "969 Market",
                                   "city": "San Francisco", "state": "CA", "zip": "94103", "country": "US"}

@@ -126,9 +126,9 @@ def test_woocommerce_order_727() -> None:
                                  "street3": "", "city": "San Francisco", "state": "CA", "postalCode": "94103",
                                  "country": "US", "phone": "", "residential": True}
     assert payload["items"][1] == {
-        "lineItemKey": "316", "sku": "Bar3", "name": "Ship Your Idea &ndash; Color: Black, Size: M Test",
+        "lineItemKey": "316", "sku": "Bar3", "name": "Ship Your Idea – Color: Black, Size: M Test",
         "imageUrl": "", "quantity": 1, "unitPrice": Decimal("12.00"), "taxAmount": Decimal("0.90"),
-        "shippingAmount": Decimal("0"), "options": [{"name": "pa_color", "value": "black"},
+        "shippingAmount": Decimal("0"), "options": [{"name": "Color", "value": "black"},
                                                      {"name": "size", "value": "M Test"}],
         "productId": 22, "fulfillmentSku": "Bar3", "adjustment": False, "upc": "",
     }
