@@ -34,12 +34,15 @@ class App:
             log.warning("%d deliveries were left in `sending` by a stopped process; they will be resent "
                         "(each destination deduplicates on the order id)", recovered)
 
-    def poll(self, names: Sequence[str] | None = None) -> list[PollReport]:
+    def poll(self, names: Sequence[str] | None = None, stop: threading.Event | None = None) -> list[PollReport]:
         reports = []
         for name, source in self.sources.items():
             if names and name not in names:
                 continue
-            reports.append(poll(self.ledger, source, list(self.destinations), lookback=self.settings.lookback))
+            if stop is not None and stop.is_set():
+                break
+            reports.append(poll(self.ledger, source, list(self.destinations), lookback=self.settings.lookback,
+                                stop=stop))
         return reports
 
     def deliver(self, stop: threading.Event | None = None) -> PassReport:

@@ -73,8 +73,53 @@ def check_name(value: str | None, allowed: tuple[str, ...], option: str) -> str 
     return value
 
 
+def require_source(s: Settings) -> None:
+    if not s.sources:
+        raise BadInput("no source is enabled: set WOOCOMMERCE_URL, WOOCOMMERCE_CONSUMER_KEY and "
+                       "WOOCOMMERCE_CONSUMER_SECRET (or the BIGCOMMERCE_* variables)")
+
+
 SourceOpt = Annotated[str | None, typer.Option("--source", help="woocommerce or bigcommerce (default: all enabled)")]
 DestinationOpt = Annotated[str | None, typer.Option("--destination", help="sonarid, orderprotection or sophio")]
+
+
+@app.command()
+@guarded
+def run() -> None:
+    """The service: poll each enabled source and deliver what is due until SIGTERM or SIGINT (then exit 0)."""
+    from connector.app import App
+    from connector.scheduler import Service
+
+    s = settings()
+    require_source(s)
+    pipeline = App(s)
+    try:
+        for name in s.destinations:
+            if name not in pipeline.destinations:
+                log.error("%s is configured but this version has no %s adapter: its orders are not sent", name, name)
+        if not pipeline.destinations:
+            log.warning("no destination is enabled: orders are recorded in the ledger and sent nowhere")
+        code = Service(pipeline).run()
+    finally:
+        pipeline.close()
+    raise typer.Exit(code)
+
+
+@app.command()
+@guarded
+def check() -> None:
+    """Validate the configuration and read once from each enabled source; never sends an order."""
+    from connector.check import run_checks
+
+    findings = run_checks(settings())
+    for finding in findings:
+        if finding.ok:
+            out.print(f"ok {finding}", markup=False)
+        else:
+            err.print(f"error: {finding}", markup=False)
+    if any(not f.ok for f in findings):
+        raise typer.Exit(2)
+    out.print("configuration OK")
 
 
 @app.command()
@@ -85,9 +130,7 @@ def poll(source: SourceOpt = None) -> None:
 
     check_name(source, SOURCES, "--source")
     s = settings()
-    if not s.sources:
-        raise BadInput("no source is enabled: set WOOCOMMERCE_URL, WOOCOMMERCE_CONSUMER_KEY and "
-                       "WOOCOMMERCE_CONSUMER_SECRET (or the BIGCOMMERCE_* variables)")
+    require_source(s)
     if source and source not in s.sources:
         raise BadInput(f"--source: {source} is not enabled (its credentials are not set)")
     pipeline = App(s)

@@ -16,7 +16,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
@@ -98,21 +98,22 @@ def classify_response(response: httpx.Response, destination: Destination) -> Res
     outcome = Outcome.DELIVERED if accepted else classify_status(response.status_code)
     if accepted is False and outcome is Outcome.DELIVERED:
         outcome = Outcome.PERMANENT
-    body = response.text[:2000] if response.content else None
+    body = redact(response.text[:2000]) if response.content else None  # a vendor may echo our URL or key
     if outcome is Outcome.DELIVERED:
         return Result(outcome, response.status_code, reference=destination.reference(response), body=body)
-    return Result(outcome, response.status_code, message=destination.error_message(response),
+    return Result(outcome, response.status_code, message=redact(destination.error_message(response)),
                   retry_after=parse_retry_after(response.headers.get("Retry-After")), body=body)
 
 
 def classify_exception(exc: Exception) -> Result:
+    """httpx errors can name the request URL, which may carry a credential (Sophio): messages are redacted."""
     kind = type(exc).__name__
     if isinstance(exc, NOT_SENT):
-        return Result(Outcome.TRANSIENT, message=f"{kind}: {exc} (not sent)")
+        return Result(Outcome.TRANSIENT, message=redact(f"{kind}: {exc} (not sent)"))
     if isinstance(exc, MAYBE_SENT):
-        return Result(Outcome.AMBIGUOUS, message=f"{kind}: {exc} (may have been received)")
+        return Result(Outcome.AMBIGUOUS, message=redact(f"{kind}: {exc} (may have been received)"))
     if isinstance(exc, httpx.TransportError):
-        return Result(Outcome.TRANSIENT, message=f"{kind}: {exc}")
+        return Result(Outcome.TRANSIENT, message=redact(f"{kind}: {exc}"))
     raise exc
 
 
@@ -186,13 +187,22 @@ class Deliverer:
     def _run_destination(self, name: str, report: PassReport, stop: threading.Event | None,
                          on_outcome: Callable[[str, str], None] | None) -> None:
         workers = self.concurrency(name)
-        lease = self.timeout * QUICK_TRIES + QUICK_TRIES * 5 + 60
+        # the longest a claimed row can wait for its answer: every quick try timing out, plus a margin
+        lease = QUICK_TRIES * (self.timeout + QUICK_RETRY_AFTER_MAX) + 60
+        in_flight: set[Future[str]] = set()
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"deliver-{name}") as pool:
-            while name not in self.paused and not (stop and stop.is_set()):
-                claims = self.ledger.claim(name, workers * 4, lease=lease)
-                if not claims:
+            while True:
+                if name not in self.paused and not (stop and stop.is_set()) and len(in_flight) < workers:
+                    # keep every worker busy: claim only what can start now, so no row waits in `sending`
+                    claims = self.ledger.claim(name, workers - len(in_flight), lease=lease)
+                    in_flight.update(pool.submit(self.deliver, name, claim, stop) for claim in claims)
+                    if claims and len(in_flight) < workers:
+                        continue
+                if not in_flight:
                     return
-                for claim, state in zip(claims, pool.map(lambda c: self.deliver(name, c, stop), claims), strict=True):
+                done, in_flight = wait(in_flight, return_when=FIRST_COMPLETED)
+                for future in done:
+                    state = future.result()
                     report.add(name, state)
                     if on_outcome:
                         on_outcome(name, state)

@@ -44,3 +44,23 @@ def iso_millis(value: datetime | None) -> str | None:
     if value is None:
         return None
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+
+
+def phone_dashes(phone: str, country: str) -> str | None:
+    """"+1-555-796-3644": the international number in RFC 3966 form without "tel:"; None when not a possible number."""
+    if not phone or not phone.strip():
+        return None
+    try:
+        parsed = phonenumbers.parse(phone, (country or "").upper() or None)
+    except phonenumbers.NumberParseException:
+        return None
+    if not phonenumbers.is_possible_number(parsed):
+        return None
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.RFC3966).removeprefix("tel:")
+
+
+def iso_seconds(value: datetime | None) -> str | None:
+    """2018-07-17T12:08:06 (UTC, no offset)"""
+    if value is None:
+        return None
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S")

@@ -7,7 +7,7 @@ import logging
 import sys
 from datetime import UTC, datetime
 
-from connector.redaction import RedactingFilter
+from connector.redaction import RedactingFilter, redact
 
 _RESERVED = set(vars(logging.makeLogRecord({})).keys()) | {"message", "asctime"}
 
@@ -20,7 +20,9 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
         }
-        entry.update({k: v for k, v in vars(record).items() if k not in _RESERVED and not k.startswith("_")})
+        # fields passed with `extra=` are not part of the message the RedactingFilter cleaned
+        entry.update({k: redact(v) if isinstance(v, str) else v
+                      for k, v in vars(record).items() if k not in _RESERVED and not k.startswith("_")})
         if record.exc_text:
             entry["exception"] = record.exc_text
         return json.dumps(entry, default=str)
@@ -38,5 +40,6 @@ def setup(level: str = "INFO", fmt: str = "text", stream: object = None) -> None
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level)
-    for noisy in ("httpx", "httpcore", "urllib3", "apscheduler.executors.default"):
+    # apscheduler: "Added job", "Running job" lines at INFO; its warnings (misfires, skips) still show
+    for noisy in ("httpx", "httpcore", "urllib3", "apscheduler"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

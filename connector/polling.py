@@ -9,6 +9,7 @@ transaction as the last page, so a crash repeats work and never skips it.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -39,8 +40,12 @@ def _second(value: datetime) -> datetime:
 
 
 def poll(ledger: Ledger, source: Source, destinations: Sequence[str], *, lookback: float,
-         now: datetime | None = None) -> PollReport:
-    """One incremental poll of `source`. Never raises for platform trouble: the report carries the error."""
+         now: datetime | None = None, stop: threading.Event | None = None) -> PollReport:
+    """One incremental poll of `source`. Never raises for platform trouble: the report carries the error.
+
+    With `stop` set (the service is shutting down) no further page is read: what was read is
+    kept, the cursor stays, and the next start repeats the window.
+    """
     started = _second(now or utcnow())
     cursor = ledger.cursor(source.name, source.store, LIVE)
     reach = timedelta(seconds=max(lookback, source.extra_lookback))
@@ -52,18 +57,23 @@ def poll(ledger: Ledger, source: Source, destinations: Sequence[str], *, lookbac
         since = cursor.position - reach
     totals = dict(seen=0, new_deliveries=0, new_orders=0, requeued=0, rejected=0)
     error: str | None = None
+    interrupted = False
     try:
         pages = source.modified(since)
         page = next(pages, None)
         while page is not None:
-            following = next(pages, None)
-            last = following is None
+            interrupted = stop is not None and stop.is_set()
+            following = None if interrupted else next(pages, None)
+            last = following is None and not interrupted
             result = ledger.enqueue(source.name, source.store, page.orders, destinations,
                                     cursor=LIVE if last else None, position=started if last else None)
             _add(totals, page.seen, result)
             page = following
-        if totals["seen"] == 0:
+        if totals["seen"] == 0 and not interrupted:
             ledger.advance(source.name, source.store, LIVE, started)
+        if interrupted:
+            log.info("poll of %s %s stopped early for shutdown after %d orders; the cursor stays, "
+                     "the next start reads the window again", source.name, source.store, totals["seen"])
     except SourceError as exc:
         error = str(exc)
         log.error("poll of %s %s failed: %s (the cursor stays; the next poll repeats the window)",

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from connector.config import BigCommerceSettings, Secret, Settings, SonarIDSettings, WooCommerceSettings
+from connector.config import (
+    BigCommerceSettings,
+    OrderProtectionSettings,
+    Secret,
+    Settings,
+    SonarIDSettings,
+    SophioSettings,
+    WooCommerceSettings,
+)
 from connector.destinations import destination_class
 from connector.destinations.base import Skip
 from connector.errors import BadInput
@@ -24,6 +32,11 @@ def _placeholder_settings(name: str) -> Any:
         return BigCommerceSettings(store_hash="preview", access_token=Secret("preview"), client_id=None)
     if name == "sonarid":
         return SonarIDSettings(api_key=Secret("preview"))
+    if name == "orderprotection":
+        return OrderProtectionSettings(api_token=Secret("preview"))
+    if name == "sophio":
+        return SophioSettings(store_url="https://store.invalid", api_key=Secret("preview"),
+                              api_secret=Secret("preview"))
     raise PreviewError(f"{name} is not available yet")
 
 
@@ -43,3 +56,5 @@ def render_payload(raw: Any, source: str, destination: str, settings: Settings) 
         return dst.build(order)
     except Skip as skip:
         raise BadInput(f"{destination} would skip order {order.id}: {skip.reason}") from None
+    except (MalformedOrder, ValueError, TypeError, KeyError) as exc:  # what a delivery records as `dead`
+        raise BadInput(f"cannot map order {order.id} for {destination}: {exc}") from None

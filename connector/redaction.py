@@ -28,6 +28,7 @@ SECRET_PARAMS = (
 _PARAM_RE = re.compile(
     r"(?i)(?P<key>\b(?:" + "|".join(SECRET_PARAMS) + r"))=(?P<value>[^&\s'\"<>]+)"
 )
+_USERINFO_RE = re.compile(r"(?P<head>://[^:/@\s]+:)(?P<password>[^@\s/]+)@")
 _HEADER_RE = re.compile(r"(?i)\b(authorization|x-auth-token|x-api-key)(['\"]?\s*[:=]\s*['\"]?)(bearer |basic )?([^\s'\",}]+)")
 
 _lock = threading.Lock()
@@ -55,6 +56,7 @@ def register_pair(key: str | None, secret: str | None) -> None:
 def redact(text: object) -> str:
     s = str(text)
     s = _PARAM_RE.sub(lambda m: f"{m.group('key')}={MASK}", s)
+    s = _USERINFO_RE.sub(lambda m: f"{m.group('head')}{MASK}@", s)
     s = _HEADER_RE.sub(lambda m: f"{m.group(1)}{m.group(2)}{m.group(3) or ''}{MASK}", s)
     with _lock:
         secrets = sorted(_secrets, key=len, reverse=True)

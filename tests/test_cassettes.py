@@ -6,6 +6,7 @@ A missing cassette is recorded against the sandbox; a present one is replayed wi
 
 from __future__ import annotations
 
+import base64
 import os
 import re
 from datetime import UTC, datetime
@@ -15,14 +16,25 @@ import httpx
 import pytest
 import vcr
 
-from connector.config import BigCommerceSettings, Secret, SonarIDSettings, WooCommerceSettings
+from connector.config import (
+    BigCommerceSettings,
+    OrderProtectionSettings,
+    Secret,
+    SonarIDSettings,
+    SophioSettings,
+    WooCommerceSettings,
+)
 from connector.delivery import Outcome, classify_response
+from connector.destinations.orderprotection import OrderProtection
 from connector.destinations.sonarid import SonarID
+from connector.destinations.sophio import Sophio, authentication
 from connector.ledger import Rejected
 from connector.orders import Order
 from connector.sandbox import (
     BigCommerceSandbox,
+    OrderProtectionSandbox,
     SonarIDSandbox,
+    SophioSandbox,
     WooCommerceSandbox,
     sample_bigcommerce_orders,
     sample_woocommerce_orders,
@@ -35,8 +47,12 @@ from tests.conftest import example
 
 CASSETTES = Path(__file__).resolve().parents[1] / "cassettes"
 WC_KEY, WC_SECRET, SONAR_KEY = "ck_canary_cassette_key", "cs_canary_cassette_secret", "sk_canary_cassette_key"
+OP_TOKEN = "op_canary_cassette_token"
+SOPHIO_KEY, SOPHIO_SECRET = "sophio_canary_cassette_key", "sophio_canary_cassette_secret"
+SOPHIO_AUTHENTICATION = base64.b64encode(f"{SOPHIO_KEY}:{SOPHIO_SECRET}".encode()).decode()
 BC_TOKEN, BC_HASH = "bc_canary_cassette_token", "cassette1"
-SECRETS = (WC_KEY, WC_SECRET, SONAR_KEY, BC_TOKEN)
+SECRETS = (WC_KEY, WC_SECRET, SONAR_KEY, OP_TOKEN, SOPHIO_KEY, SOPHIO_SECRET, SOPHIO_AUTHENTICATION,
+           authentication(SOPHIO_KEY, SOPHIO_SECRET), BC_TOKEN)
 SECRET_HEADERS = ("authorization", "x-api-key", "x-auth-token", "x-auth-client")
 CLOSED = "http://127.0.0.1:9"
 SINCE = datetime(2020, 1, 1, tzinfo=UTC)
@@ -95,6 +111,50 @@ def test_sonarid_submission() -> None:
             server.stop()
     assert result.outcome is Outcome.DELIVERED
     assert result.reference and re.fullmatch(r"[0-9a-f-]{36}", result.reference)
+
+
+def _order_727() -> Order:
+    wc = WooCommerce(WooCommerceSettings(url="https://shop.example", consumer_key=Secret("ck_x"),
+                                         consumer_secret=Secret("cs_x")))
+    raw = example("docs_v3_order_727_processing_paid.json")
+    raw["line_items"][0]["sku"] = "WOO-SINGLE-1"  # Sophio needs a SKU on every line
+    return wc.parse(raw)
+
+
+def test_orderprotection_submission() -> None:
+    name = "orderprotection_submission.yaml"
+    server = OrderProtectionSandbox(OP_TOKEN).start() if _recording(name) else None
+    destination = OrderProtection(OrderProtectionSettings(api_token=Secret(OP_TOKEN),
+                                                          url=server.url if server else CLOSED))
+    payload = destination.build(_order_727())
+    try:
+        with recorder.use_cassette(name) as cassette, destination.client(10) as client:
+            result = classify_response(destination.send(client, payload), destination)
+    finally:
+        if server:
+            server.stop()
+    assert (result.outcome, result.status_code, result.body) == (Outcome.DELIVERED, 201, '{"status":"ok"}')
+    [request] = cassette.requests
+    assert request.path == "/v1/orders" and request.headers["Authorization"] == "REDACTED"
+    assert b'"total": 29.35' in request.body  # an exact JSON number on the wire
+
+
+def test_sophio_submission() -> None:
+    name = "sophio_submission.yaml"
+    server = SophioSandbox(SOPHIO_KEY, SOPHIO_SECRET).start() if _recording(name) else None
+    destination = Sophio(SophioSettings(store_url=server.url if server else CLOSED, api_key=Secret(SOPHIO_KEY),
+                                        api_secret=Secret(SOPHIO_SECRET)))
+    payload = destination.build(_order_727())
+    try:
+        with recorder.use_cassette(name) as cassette, destination.client(10) as client:
+            result = classify_response(destination.send(client, payload), destination)
+    finally:
+        if server:
+            server.stop()
+    assert result.outcome is Outcome.DELIVERED and result.reference == "123456"
+    [request] = cassette.requests
+    assert request.path == "/createorder.wws" and dict(request.query) == {"action": "CREATE",
+                                                                          "authentication": "REDACTED"}
 
 
 def bigcommerce_cassette(name: str, *, quota: int | None = None, window_ms: int = 30_000,

@@ -13,6 +13,14 @@ def destination_class(name: str) -> type[Destination]:
         from connector.destinations.sonarid import SonarID
 
         return SonarID
+    if name == "orderprotection":
+        from connector.destinations.orderprotection import OrderProtection
+
+        return OrderProtection
+    if name == "sophio":
+        from connector.destinations.sophio import Sophio
+
+        return Sophio
     raise KeyError(name)
 
 

@@ -3,6 +3,8 @@
 - `WooCommerceSandbox`: a WooCommerce store's wc/v3 orders API with WooCommerce's auth and paging.
 - `BigCommerceSandbox`: a BigCommerce store's V2 orders API with its paging, 204s and request quota.
 - `SonarIDSandbox`: sonarID's ``POST /api/v1/orders`` with its validation and deduplication.
+- `OrderProtectionSandbox`: OrderProtection's ``POST /v1/orders`` (Bearer, required fields, enums, 201).
+- `SophioSandbox`: a Sophio store's ``createorder.wws?action=CREATE`` (query-string authentication, echo).
 - `Faults`: failures to inject (error status, 429, slow, dropped connection, HTML instead of JSON).
 - `sample_woocommerce_orders`, `sample_bigcommerce_orders`: deterministic, realistic orders to fill the stores with.
 """
@@ -11,18 +13,22 @@ from connector.sandbox.bigcommerce import BigCommerceSandbox
 from connector.sandbox.bigcommerce_data import sample_bigcommerce_orders
 from connector.sandbox.data import sample_woocommerce_orders
 from connector.sandbox.faults import Fault, Faults
+from connector.sandbox.orderprotection import OrderProtectionSandbox
 from connector.sandbox.server import RecordedRequest, Response, SandboxServer
 from connector.sandbox.sonarid import SonarIDSandbox
+from connector.sandbox.sophio import SophioSandbox
 from connector.sandbox.woocommerce import WooCommerceSandbox
 
 __all__ = [
     "BigCommerceSandbox",
     "Fault",
     "Faults",
+    "OrderProtectionSandbox",
     "RecordedRequest",
     "Response",
     "SandboxServer",
     "SonarIDSandbox",
+    "SophioSandbox",
     "WooCommerceSandbox",
     "sample_bigcommerce_orders",
     "sample_woocommerce_orders",

@@ -21,7 +21,9 @@ from connector.ledger import State
 from connector.polling import backfill
 from connector.sandbox import (
     BigCommerceSandbox,
+    OrderProtectionSandbox,
     SonarIDSandbox,
+    SophioSandbox,
     WooCommerceSandbox,
     sample_bigcommerce_orders,
     sample_woocommerce_orders,
@@ -29,6 +31,7 @@ from connector.sandbox import (
 from connector.sandbox.bigcommerce_data import order_with_lines
 
 WC_KEY, WC_SECRET, SONARID_KEY = "ck_sandbox_key", "cs_sandbox_secret", "sk_test_sandbox"
+ORDERPROTECTION_TOKEN, SOPHIO_KEY, SOPHIO_SECRET = "op_test_sandbox", "sophio_sandbox", "orders_sandbox"
 BC_HASH, BC_TOKEN = "sandbox1", "bc_sandbox_token"
 
 
@@ -50,10 +53,22 @@ def sandbox_env(wc: WooCommerceSandbox | None, sonarid: SonarIDSandbox, database
     return env
 
 
+def orderprotection_env(server: OrderProtectionSandbox) -> dict[str, str]:
+    """The settings that turn OrderProtection on, pointed at its sandbox."""
+    return {"ORDERPROTECTION_URL": server.url, "ORDERPROTECTION_API_TOKEN": server.api_token}
+
+
+def sophio_env(server: SophioSandbox) -> dict[str, str]:
+    """The settings that turn Sophio on, pointed at its sandbox."""
+    return {"SOPHIO_STORE_URL": server.url, "SOPHIO_API_KEY": server.api_key, "SOPHIO_API_SECRET": server.api_secret}
+
+
 def run_demo(out: Console, *, orders: int = 36) -> None:
     with tempfile.TemporaryDirectory(prefix="connector-demo-") as tmp, \
             WooCommerceSandbox(WC_KEY, WC_SECRET) as wc, BigCommerceSandbox(BC_HASH, BC_TOKEN) as bc, \
-            SonarIDSandbox(SONARID_KEY) as sonarid:
+            SonarIDSandbox(SONARID_KEY) as sonarid, \
+            OrderProtectionSandbox(ORDERPROTECTION_TOKEN) as orderprotection, \
+            SophioSandbox(SOPHIO_KEY, SOPHIO_SECRET) as sophio:
         for order in sample_woocommerce_orders(orders, include_malformed=True):
             wc.add_order(order)
         for order in sample_bigcommerce_orders(orders):
@@ -65,14 +80,18 @@ def run_demo(out: Console, *, orders: int = 36) -> None:
                   f"BigCommerce store {bc.api_url}/stores/{bc.store_hash} with {len(bc.orders)} orders "
                   f"({sum(o['status_id'] in BigCommerceSettings.status_ids for o in bc.orders.values())} paid, "
                   f"{len(incomplete)} Incomplete; quota {bc.quota.quota} requests per {bc.quota.window_ms // 1000} s), "
-                  f"sonarID at {sonarid.url}")
+                  f"sonarID at {sonarid.url}, OrderProtection at {orderprotection.url}, Sophio at {sophio.url}")
         sonarid.faults.add("status", status=500)
         sonarid.faults.add("429", retry_after=1)
-        out.print("sonarID will answer one 500 and one 429 (Retry-After: 1) along the way.\n")
+        orderprotection.faults.add("status", status=503)
+        sophio.faults.add("drop")
+        out.print("sonarID will answer one 500 and one 429 (Retry-After: 1), OrderProtection one 503, and Sophio "
+                  "will drop one connection along the way.\n")
         logging.getLogger("connector.sources").setLevel(logging.ERROR)  # the malformed order is reported below
 
-        settings = config.load(sandbox_env(wc, sonarid, Path(tmp) / "connector.db", bc))
-        app = App(settings)
+        env = sandbox_env(wc, sonarid, Path(tmp) / "connector.db", bc) | orderprotection_env(orderprotection) \
+            | sophio_env(sophio)
+        app = App(config.load(env))
         try:
             since = datetime.now(UTC) - timedelta(days=7)
             for name, source in app.sources.items():
@@ -95,10 +114,10 @@ def run_demo(out: Console, *, orders: int = 36) -> None:
             out.print(f"A new paid BigCommerce order #{big['id']} arrives with {len(big['products'])} line items.")
             _step(out, app, "3. Second poll")
             _step(out, app, "4. Third poll (nothing new: nothing is sent again)")
+            _summary(out, app, {"sonarid": sonarid, "orderprotection": orderprotection, "sophio": sophio})
             stored = app.ledger.order("bigcommerce", bc.store_hash, str(big["id"]))
             lines = len(json.loads(stored.data)["items"]) if stored else 0
-            _summary(out, app, sonarid)
-            out.print(f"BigCommerce order #{big['id']}: {lines} of {len(big['products'])} line items in the ledger; "
+            out.print(f"\nBigCommerce order #{big['id']}: {lines} of {len(big['products'])} line items in the ledger; "
                       f"BigCommerce answered {len(bc.requests)} requests, {bc.refused} of them with 429.")
         finally:
             app.close()
@@ -119,25 +138,42 @@ def _step(out: Console, app: App, title: str) -> None:
 
 
 def _sent(report: PassReport) -> str:
-    return ", ".join(f"{n} {state}" for (_, state), n in sorted(report.states.items())) or "nothing"
+    by_destination: dict[str, list[str]] = {}
+    for (destination, state), n in sorted(report.states.items()):
+        by_destination.setdefault(destination, []).append(f"{n} {state}")
+    return "; ".join(f"{d} {', '.join(states)}" for d, states in by_destination.items()) or "nothing"
 
 
-def _summary(out: Console, app: App, sonarid: SonarIDSandbox) -> None:
-    rows = app.ledger.deliveries(destination="sonarid")
-    table = Table(title="\nWhat happened to each paid order (sonarID)", title_justify="left")
-    for column in ("source", "order", "state", "attempts", "sonarID reference / reason"):
-        table.add_column(column)
-    for row in sorted(rows, key=lambda r: (r.source, int(r.order_id) if r.order_id.isdigit() else 0)):
-        detail = row.reference if row.state == State.DELIVERED else (row.reason or row.message or "")
-        table.add_row(row.source, f"#{row.order_id}", row.state, str(row.attempts), detail or "")
+Vendor = OrderProtectionSandbox | SonarIDSandbox | SophioSandbox
+
+
+def _summary(out: Console, app: App, vendors: dict[str, Vendor]) -> None:
+    rows = {name: {(row.source, row.order_id): row for row in app.ledger.deliveries(destination=name)}
+            for name in vendors}
+    orders = sorted({key for by_order in rows.values() for key in by_order},
+                    key=lambda k: (k[0], int(k[1]) if k[1].isdigit() else 0))
+    table = Table(title="\nWhat happened to each paid order (state, and the destination's reference)",
+                  title_justify="left")
+    table.add_column("order")
+    for name in vendors:
+        table.add_column(name, no_wrap=True)
+    for source, order_id in orders:
+        cells = []
+        for name in vendors:
+            row = rows[name].get((source, order_id))
+            reference = (row.reference or "") if row else ""
+            reference = f"{reference[:8]}…" if len(reference) > 12 else reference
+            cells.append("" if row is None else f"{row.state} {reference}".strip())
+        table.add_row(f"{source} #{order_id}", *cells)
     out.print(table)
-    states = Counter(row.state for row in rows)
-    duplicates = sum(1 for order_id in sonarid.orders if sonarid.submissions_for(order_id) > 1)
-    out.print(f"\nDelivered {states[State.DELIVERED]}, skipped {states[State.SKIPPED]}, dead {states[State.DEAD]}, "
-              f"still queued {states[State.PENDING] + states[State.RETRYING]}.")
-    out.print(f"sonarID received {len(sonarid.submissions)} accepted submissions for {len(sonarid.orders)} distinct "
-              f"orders; orders submitted more than once: {duplicates}.")
-    _why(out, rows)
+    for name, vendor in vendors.items():
+        states = Counter(row.state for row in rows[name].values())
+        duplicates = sum(1 for key in vendor.orders if vendor.submissions_for(key) > 1)
+        out.print(f"\n[bold]{name}[/]: delivered {states[State.DELIVERED]}, skipped {states[State.SKIPPED]}, "
+                  f"dead {states[State.DEAD]}, still queued {states[State.PENDING] + states[State.RETRYING]}. "
+                  f"It received {len(vendor.submissions)} accepted submissions for {len(vendor.orders)} distinct "
+                  f"orders; orders submitted more than once: {duplicates}.")
+        _why(out, list(rows[name].values()))
 
 
 def _why(out: Console, rows: list[Any]) -> None:

@@ -90,15 +90,13 @@ class _HTTPServer(ThreadingHTTPServer):
 class _Handler(BaseHTTPRequestHandler):
     server: _HTTPServer
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body go out in two writes: without this, 40 ms per answer
     server_version = "nginx"
     sys_version = ""
     timeout = 30
 
     def setup(self) -> None:
         super().setup()
-        # headers and body go out in two writes: without this, Nagle + the client's delayed ACK
-        # hold every answer on a kept-alive connection for ~40 ms
-        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         with self.server.connections_lock:
             self.server.open_connections.add(self.connection)
 

@@ -10,7 +10,9 @@ to the creation date with a wider look-back and say so. A 200/202 that is not JS
 
 from __future__ import annotations
 
+import html
 import logging
+import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -240,13 +242,12 @@ class WooCommerce(Source):
             unit = unit.quantize(Decimal(1).scaleb(exponent))
         product_id = item.get("product_id") or None
         options = tuple(
-            Option(name=str(m.get("display_key") or m.get("key")), value=str(m.get("display_value") or m.get("value")))
-            for m in item.get("meta_data") or []
+            _option(m) for m in item.get("meta_data") or []
             if isinstance(m, dict) and not str(m.get("key", "")).startswith("_") and isinstance(m.get("value"), str | int | float)
         )
         return LineItem(
             id=str(item.get("id") or index),
-            name=str(item.get("name") or ""),
+            name=html.unescape(str(item.get("name") or "")),
             quantity=quantity,
             unit_price=unit,
             total=money(item.get("total"), f"line_items[{index}].total"),
@@ -258,6 +259,20 @@ class WooCommerce(Source):
             image_url=str((item.get("image") or {}).get("src") or ""),
             options=options,
         )
+
+
+def _option(meta: dict[str, Any]) -> Option:
+    """A variation attribute. Older stores send no display_key: `pa_color` (an attribute taxonomy) reads "Color"."""
+    key = str(meta.get("key") or "")
+    name = meta.get("display_key") or (key[3:].replace("-", " ").replace("_", " ").title() if key.startswith("pa_") else key)
+    value = meta.get("display_value")
+    value = value if isinstance(value, str) and value else str(meta.get("value"))
+    return Option(name=html.unescape(str(name)), value=html.unescape(_strip_tags(value)))
+
+
+def _strip_tags(text: str) -> str:
+    """display_value can be HTML (WooCommerce wraps it in <p>…</p>)."""
+    return re.sub(r"<[^>]+>", "", text).strip()
 
 
 def item_subtotal(item: dict[str, Any]) -> Decimal:

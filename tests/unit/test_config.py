@@ -63,3 +63,10 @@ def test_dotenv_never_overrides_the_environment(tmp_path: Path, monkeypatch: pyt
 def test_database_follows_state_directory() -> None:
     assert config.load({"STATE_DIRECTORY": "/var/lib/connector/acme"}).database_url == \
         "sqlite:////var/lib/connector/acme/connector.db"
+
+
+def test_passwords_in_urls_and_auth_headers_are_masked() -> None:
+    assert redact("postgresql://connector:hunter2hunter2@db:5432/orders") == "postgresql://connector:***@db:5432/orders"
+    assert redact("Authorization: Bearer sk_live_abcdefgh") == "Authorization: Bearer ***"
+    assert redact("https://s.example/createorder.wws?action=CREATE&authentication=c29waGlvOm9yZGVycw==") == (
+        "https://s.example/createorder.wws?action=CREATE&authentication=***")

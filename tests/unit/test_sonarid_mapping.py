@@ -86,3 +86,16 @@ def test_total_uses_the_currency_minor_units(currency: str, total: str, expected
     order = jane()
     order.update(currency=currency, total=total)
     assert SONARID.build(WC.parse(order))["order"]["total"] == expected
+
+
+def test_woocommerce_variation_options_and_names_read_as_a_person_would() -> None:
+    order = example("docs_v3_order_727_processing_paid.json")
+    order["line_items"][0]["name"] = "Ship Your Idea &ndash; Black"
+    order["line_items"][0]["meta_data"] = [
+        {"id": 1, "key": "pa_color", "value": "black"},
+        {"id": 2, "key": "size", "value": "m", "display_key": "Size", "display_value": "<p>M</p>"},
+        {"id": 3, "key": "_reduced_stock", "value": "1"},
+    ]
+    item = WC.parse(order).items[0]
+    assert item.name == "Ship Your Idea – Black"
+    assert [(o.name, o.value) for o in item.options] == [("Color", "black"), ("Size", "M")]

@@ -1,0 +1,134 @@
+"""`check`: is this configuration good enough to run? Reads, never sends.
+
+Settings are validated by `config.load` (a bad value stops there, naming its variable). Then:
+the ledger's database can be opened or created; at least one source and one destination is on,
+and each has an adapter; and each enabled source answers one harmless read (`Source.probe()`),
+which proves its URL and credentials. Destinations are listed, not contacted: the only call that
+would prove their credentials is submitting an order. Every problem is one line naming the
+variable to fix.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+
+from connector.config import Settings
+from connector.destinations import build_destinations
+from connector.redaction import redact
+from connector.sources import build_sources
+from connector.sources.base import SourceAuthError, SourceError
+
+#: the variables that say where each source is, named when it cannot be reached
+LOCATION_VARIABLES = {
+    "woocommerce": "WOOCOMMERCE_URL",
+    "bigcommerce": "BIGCOMMERCE_STORE_HASH / BIGCOMMERCE_API_URL",
+}
+#: what enables each destination, named when none is on
+DESTINATION_VARIABLES = {
+    "sonarid": "SONARID_API_KEY",
+    "orderprotection": "ORDERPROTECTION_API_TOKEN",
+    "sophio": "SOPHIO_STORE_URL, SOPHIO_API_KEY and SOPHIO_API_SECRET",
+}
+DESTINATION_URLS = {"sonarid": "url", "orderprotection": "url", "sophio": "store_url"}
+
+
+@dataclass(frozen=True)
+class Finding:
+    ok: bool
+    subject: str  # "database", a source or destination name, "sources", "destinations"
+    text: str  # one line; for a problem it names the variable to fix
+
+    def __str__(self) -> str:
+        return f"{self.subject}: {self.text}"
+
+
+def run_checks(settings: Settings) -> list[Finding]:
+    return [database(settings.database_url), *sources(settings), *destinations(settings)]
+
+
+def database(url: str) -> Finding:
+    """The ledger can be opened (or created), without creating anything now."""
+    shown = redact(url)
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return Finding(False, "database", f"CONNECTOR_DATABASE_URL is not a SQLAlchemy URL ({shown})")
+    if parsed.get_backend_name() == "sqlite":
+        if not parsed.database or parsed.database == ":memory:":
+            return Finding(True, "database", f"{shown} (in memory: nothing survives a restart)")
+        path = Path(parsed.database)
+        if path.exists():
+            try:
+                with sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True) as connection:
+                    connection.execute("SELECT count(*) FROM sqlite_master").fetchone()
+            except sqlite3.Error as exc:
+                return Finding(False, "database", f"cannot read {path}: {exc} (check CONNECTOR_DATABASE_URL)")
+            if not os.access(path, os.R_OK | os.W_OK):
+                return Finding(False, "database", f"{path} is not writable by this user (check CONNECTOR_DATABASE_URL)")
+            return Finding(True, "database", f"{shown}")
+        folder = path.parent
+        if not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK):
+            return Finding(False, "database", f"cannot create {path}: {folder} is not a writable directory "
+                                              "(check CONNECTOR_DATABASE_URL)")
+        return Finding(True, "database", f"{shown} (will be created)")
+    try:
+        engine = create_engine(url)
+        try:
+            with engine.connect() as connection:
+                connection.execute(text("SELECT 1"))
+        finally:
+            engine.dispose()
+    except (SQLAlchemyError, ImportError) as exc:
+        return Finding(False, "database", f"cannot connect: {redact(exc).splitlines()[0]} (check CONNECTOR_DATABASE_URL)")
+    return Finding(True, "database", shown)
+
+
+def sources(settings: Settings) -> list[Finding]:
+    if not settings.sources:
+        return [Finding(False, "sources", "no source is enabled: set WOOCOMMERCE_URL, WOOCOMMERCE_CONSUMER_KEY and "
+                                          "WOOCOMMERCE_CONSUMER_SECRET (or BIGCOMMERCE_STORE_HASH and "
+                                          "BIGCOMMERCE_ACCESS_TOKEN)")]
+    built = build_sources(settings)
+    findings = []
+    for name in settings.sources:
+        source = built.get(name)
+        if source is None:
+            findings.append(Finding(False, name, f"this version has no {name} adapter; unset its variables "
+                                                 f"({LOCATION_VARIABLES[name]}) or upgrade"))
+            continue
+        try:
+            findings.append(Finding(True, name, redact(source.probe())))
+        except SourceAuthError as exc:  # its message names the credential variables
+            findings.append(Finding(False, name, redact(exc)))
+        except SourceError as exc:
+            findings.append(Finding(False, name, f"{redact(exc)} (check {LOCATION_VARIABLES[name]})"))
+        except Exception as exc:  # noqa: BLE001 - an unreadable store is a finding, not a crash
+            findings.append(Finding(False, name, f"could not read the store: {type(exc).__name__}: {redact(exc)} "
+                                                 f"(check {LOCATION_VARIABLES[name]})"))
+        finally:
+            source.close()
+    return findings
+
+
+def destinations(settings: Settings) -> list[Finding]:
+    if not settings.destinations:
+        return [Finding(False, "destinations", "no destination is enabled: set "
+                        + ", or ".join(DESTINATION_VARIABLES.values()))]
+    built = build_destinations(settings)
+    findings = []
+    for name in settings.destinations:
+        if name not in built:
+            findings.append(Finding(False, name, f"this version has no {name} adapter; its orders would not be sent "
+                                                 f"(unset {DESTINATION_VARIABLES[name]} or upgrade)"))
+            continue
+        url = getattr(getattr(settings, name), DESTINATION_URLS[name])
+        findings.append(Finding(True, name, f"enabled, {redact(url)} (not contacted: check never sends an order; "
+                                            "refused credentials show up as a PAUSED line in the service log)"))
+    return findings

@@ -1,0 +1,244 @@
+"""The service (`connector run`): APScheduler 3.x jobs, clean shutdown on SIGTERM/SIGINT, systemd notify.
+
+Jobs (one in-memory job store: the cursors and the queue live in the ledger, not in APScheduler):
+- `poll-<source>` per enabled source, every CONNECTOR_POLL_INTERVAL seconds plus a little jitter,
+  the first one at start-up;
+- `deliver`, every few seconds: one delivery pass over what is due (new rows and retries whose
+  `next_attempt_at` has come), which keeps claiming until nothing is due;
+- `watchdog`, while systemd set WATCHDOG_USEC: `WATCHDOG=1` at half that interval. It runs as a
+  scheduler job on its own one-thread executor, so the pings prove that the scheduler still
+  dispatches jobs; if it hangs or dies, systemd kills and restarts the service.
+All jobs: max_instances=1, coalesce=True, and misfire_grace_time >= the poll interval through
+`job_defaults` (a top-level `misfire_grace_time=` is silently ignored, apscheduler#146; the 1 s
+default produces spurious "was missed by" skips).
+
+Why BackgroundScheduler and a waiting main thread rather than BlockingScheduler: Python runs signal
+handlers in the main thread, between bytecodes, wherever it happens to be. With BlockingScheduler
+that is inside the scheduler loop, so stopping would mean calling `shutdown(wait=True)` from a
+handler that interrupted the very loop it shuts down (and a second signal re-enters it). Here the
+handler only appends to a list (no lock, so it can never deadlock against the thread it interrupted),
+and the main thread, which does nothing but wait, notices within a fraction of a second and runs the
+shutdown as ordinary code, exactly once: STOPPING=1, set the stop Event (polls stop between pages,
+the delivery pass between orders and before any further quick retry), `shutdown(wait=True)` so the
+requests in flight finish or time out (CONNECTOR_HTTP_TIMEOUT; the unit's TimeoutStopSec is longer),
+release anything of ours still in `sending`, exit 0. No job ever calls back into the scheduler:
+`shutdown()` holds the job store lock while it waits for running jobs, so that could deadlock.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import signal
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from types import FrameType
+
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.interval import IntervalTrigger
+
+from connector.app import App
+from connector.delivery import PassReport
+from connector.ledger import State, process_token, utcnow
+from connector.notify import Notifier
+from connector.polling import PollReport
+from connector.redaction import redact
+
+log = logging.getLogger("connector.service")
+
+DELIVERY_TICK = 5.0  # seconds between delivery passes (at most; never longer than the poll interval)
+POLL_JITTER = 5.0  # at most this many seconds, and at most a tenth of the interval
+PAUSE_RETRY = 15 * 60.0  # a destination paused for refused credentials is tried again after this
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+WAIT_STEP = 0.2  # how often the main thread looks for a signal
+
+WATCHDOG_EXECUTOR = "watchdog"
+
+
+class _ExpectedSkips(logging.Filter):
+    """Drops APScheduler's "skipped: maximum number of running instances" for the delivery job.
+
+    A delivery pass keeps claiming until nothing is due, so while a long pass runs, the ticks it
+    overlaps have nothing to add; warning about each would bury the lines that matter. The same
+    warning for a poll job is kept: a poll that outlasts its interval is worth knowing about.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if "maximum number of running instances" not in str(record.msg):
+            return True
+        args = record.args if isinstance(record.args, tuple) else ()
+        return not (args and getattr(args[0], "id", None) == "deliver")
+
+
+class Service:
+    """`connector run`: the pipeline on a schedule until SIGTERM or SIGINT."""
+
+    def __init__(self, app: App, notifier: Notifier | None = None, *, pause_retry: float = PAUSE_RETRY,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.app = app
+        self.notifier = notifier if notifier is not None else Notifier()
+        self.pause_retry = pause_retry
+        self.clock = clock
+        self.stop = threading.Event()
+        self.interval = app.settings.poll_interval
+        self.delivery_tick = min(DELIVERY_TICK, self.interval)
+        self.scheduler = self._scheduler()
+        self._signals: list[int] = []
+        self._paused_since: dict[str, float] = {}
+        self._polls: dict[str, tuple[PollReport, datetime]] = {}
+        self._delivered = 0
+        self._status_lock = threading.Lock()
+
+    # -- wiring ------------------------------------------------------------------------------
+
+    def _scheduler(self) -> BackgroundScheduler:
+        scheduler = BackgroundScheduler(
+            executors={
+                "default": ThreadPoolExecutor(max_workers=len(self.app.sources) + 1),
+                WATCHDOG_EXECUTOR: ThreadPoolExecutor(max_workers=1),
+            },
+            job_defaults={
+                "max_instances": 1,
+                "coalesce": True,
+                "misfire_grace_time": max(1, math.ceil(self.interval)),
+            },
+            timezone=UTC,
+        )
+        now = datetime.now(UTC)
+        for name in self.app.sources:
+            scheduler.add_job(self._poll, IntervalTrigger(seconds=self.interval, jitter=min(POLL_JITTER, self.interval / 10)),
+                              args=(name,), id=f"poll-{name}", name=f"poll {name}", next_run_time=now)
+        scheduler.add_job(self._deliver, IntervalTrigger(seconds=self.delivery_tick), id="deliver", name="deliver",
+                          next_run_time=now)
+        if self.notifier.enabled and self.notifier.watchdog_interval:
+            scheduler.add_job(self._watchdog, IntervalTrigger(seconds=self.notifier.watchdog_interval), id="watchdog",
+                              name="systemd watchdog", executor=WATCHDOG_EXECUTOR, next_run_time=now,
+                              misfire_grace_time=None)
+        return scheduler
+
+    # -- the run -----------------------------------------------------------------------------
+
+    def run(self) -> int:
+        """Start the jobs, tell systemd we are ready, wait for SIGTERM/SIGINT, stop cleanly. Returns 0."""
+        previous = {sig: signal.signal(sig, self._on_signal) for sig in STOP_SIGNALS}
+        apscheduler_log = logging.getLogger("apscheduler.scheduler")
+        apscheduler_log.addFilter(_expected_skips)
+        try:
+            self.scheduler.start()
+            log.info("service started: polling %s every %gs, delivering to %s (due rows checked every %gs)%s",
+                     ", ".join(self.app.sources) or "nothing", self.interval, ", ".join(self.app.destinations) or "nothing",
+                     self.delivery_tick, f"; systemd watchdog ping every {self.notifier.watchdog_interval:g}s"
+                     if self.notifier.enabled and self.notifier.watchdog_interval else "")
+            self.notifier.ready(status=f"polling {', '.join(self.app.sources)} every {self.interval:g}s")
+            while not self._signals and not self.stop.wait(WAIT_STEP):
+                pass
+            reason = signal.Signals(self._signals[0]).name if self._signals else "stop requested"
+            self.shutdown(reason)
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+            apscheduler_log.removeFilter(_expected_skips)
+            self.notifier.close()
+        return 0
+
+    def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
+        self._signals.append(signum)  # no lock, no logging here: see the module docstring
+
+    def shutdown(self, reason: str) -> None:
+        """No new work; in-flight requests finish or time out; nothing of ours left in `sending`."""
+        log.info("stopping (%s): no new polls or deliveries; waiting up to %gs for requests in flight",
+                 reason, self.app.settings.http_timeout)
+        self.notifier.stopping(status=f"stopping ({reason})")
+        self.stop.set()
+        if self.scheduler.running:
+            self.scheduler.shutdown(wait=True)
+        released = self.release_claims()
+        log.info("stopped cleanly%s", f"; {released} interrupted deliveries released for the next start" if released else "")
+
+    def release_claims(self) -> int:
+        """Rows this process claimed and never recorded (only after an unexpected error) become due again."""
+        rows = self.app.ledger.deliveries(state=State.SENDING, claimed_by=process_token())
+        for row in rows:
+            self.app.ledger.record(row.id or 0, State.RETRYING, next_attempt_at=utcnow(),
+                                   reason="interrupted by shutdown before its outcome was recorded; "
+                                          "resent with the same order id")
+        return len(rows)
+
+    # -- jobs --------------------------------------------------------------------------------
+
+    def _poll(self, name: str) -> None:
+        if self.stop.is_set():
+            return
+        try:
+            reports = self.app.poll([name], stop=self.stop)
+        except Exception:  # a job must never die silently, nor take the scheduler with it
+            log.exception("poll of %s failed unexpectedly; the next poll tries again", name)
+            return
+        finished = utcnow()
+        with self._status_lock:
+            self._polls.update({r.source: (r, finished) for r in reports})
+        self._publish_status()
+
+    def _deliver(self) -> None:
+        if self.stop.is_set():
+            return
+        self.resume_paused()
+        try:
+            report = self.app.deliver(stop=self.stop)
+        except Exception:
+            log.exception("delivery pass failed unexpectedly; the next pass tries again")
+            return
+        self.note_paused(report)
+        delivered = report.count(State.DELIVERED)
+        if delivered or report.states:
+            with self._status_lock:
+                self._delivered += delivered
+            self._publish_status()
+
+    def _watchdog(self) -> None:
+        self.notifier.watchdog()
+
+    # -- paused destinations -----------------------------------------------------------------
+
+    def note_paused(self, report: PassReport) -> None:
+        """Start the clock for destinations the pass just paused (the Deliverer has logged the loud error)."""
+        now = self.clock()
+        for name in report.paused:
+            if name not in self._paused_since:
+                self._paused_since[name] = now
+                log.warning("%s: its orders wait in the ledger; trying %s again in %d minutes "
+                            "(or fix the credentials and restart the service)", name, name, round(self.pause_retry / 60))
+
+    def resume_paused(self) -> list[str]:
+        """Un-pause destinations whose pause has lasted `pause_retry`; the next pass tries them again."""
+        now = self.clock()
+        resumed = []
+        for name in list(self.app.deliverer.paused):
+            since = self._paused_since.setdefault(name, now)
+            if now - since >= self.pause_retry:
+                self.app.deliverer.paused.pop(name, None)
+                del self._paused_since[name]
+                resumed.append(name)
+                log.info("%s was paused %d minutes ago for refused credentials; trying it again", name,
+                         round((now - since) / 60))
+        return resumed
+
+    # -- STATUS= -----------------------------------------------------------------------------
+
+    def status_line(self) -> str:
+        with self._status_lock:
+            polls = [f"{r.source} poll failed at {at:%H:%M:%S}Z: {r.error}" if r.error
+                     else f"{r.source} polled at {at:%H:%M:%S}Z: {r.seen} seen, {r.enqueued} queued"
+                     for r, at in self._polls.values()]
+            delivered = self._delivered
+        paused = [f"{name} PAUSED (credentials)" for name in self.app.deliverer.paused]
+        return redact("; ".join([*polls, f"{delivered} delivered since start", *paused]))
+
+    def _publish_status(self) -> None:
+        self.notifier.status(self.status_line())
+
+
+_expected_skips = _ExpectedSkips()
