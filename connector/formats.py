@@ -26,17 +26,21 @@ def amount_string(value: Decimal, currency: str) -> str:
     return str(value.quantize(Decimal(1).scaleb(-exponent), rounding=ROUND_HALF_UP))
 
 
-def e164(phone: str, country: str) -> str | None:
-    """The number in E.164 using `country` for local formats; None when it cannot be parsed as a possible number."""
+def _phone(phone: str, country: str) -> phonenumbers.PhoneNumber | None:
+    """`phone` read with `country` for local formats; None when it cannot be parsed as a possible number."""
     if not phone or not phone.strip():
         return None
     try:
         parsed = phonenumbers.parse(phone, (country or "").upper() or None)
     except phonenumbers.NumberParseException:
         return None
-    if not phonenumbers.is_possible_number(parsed):
-        return None
-    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+    return parsed if phonenumbers.is_possible_number(parsed) else None
+
+
+def e164(phone: str, country: str) -> str | None:
+    """"+15557963644"; None when it cannot be parsed as a possible number."""
+    parsed = _phone(phone, country)
+    return None if parsed is None else phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
 
 
 def iso_millis(value: datetime | None) -> str | None:
@@ -48,13 +52,8 @@ def iso_millis(value: datetime | None) -> str | None:
 
 def phone_dashes(phone: str, country: str) -> str | None:
     """"+1-555-796-3644": the international number in RFC 3966 form without "tel:"; None when not a possible number."""
-    if not phone or not phone.strip():
-        return None
-    try:
-        parsed = phonenumbers.parse(phone, (country or "").upper() or None)
-    except phonenumbers.NumberParseException:
-        return None
-    if not phonenumbers.is_possible_number(parsed):
+    parsed = _phone(phone, country)
+    if parsed is None:
         return None
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.RFC3966).removeprefix("tel:")
 
