@@ -235,12 +235,12 @@ class Ledger:
         now = now or utcnow()
         new_orders = new_deliveries = requeued = rejected = 0
         with self.write() as s:
+            ids = {_order_id(order) for order in orders}
+            known = {record.order_id: record for record in s.exec(select(OrderRecord).where(
+                OrderRecord.source == source, OrderRecord.store == store, col(OrderRecord.order_id).in_(ids)))
+            } if ids else {}  # one query for the page, not one per order
             for order in orders:
-                record = s.exec(
-                    select(OrderRecord).where(
-                        OrderRecord.source == source, OrderRecord.store == store, OrderRecord.order_id == _order_id(order)
-                    )
-                ).first()
+                record = known.get(_order_id(order))
                 changed = False
                 if isinstance(order, Rejected):
                     rejected += 1
@@ -264,6 +264,7 @@ class Ledger:
                     record.modified_at, record.updated_at = order.modified_at, now
                     s.add(record)
                 s.flush()
+                known[record.order_id] = record
                 for destination in destinations:
                     new_deliveries += self._insert_delivery(s, source, store, _order_id(order), destination, order, now)
                 if changed:
