@@ -110,3 +110,25 @@ def test_retry_after_is_honoured_and_attempts_end_in_dead(connector: Connector) 
 def test_unknown_names_are_refused(connector: Connector, command: list[str]) -> None:
     run = connector(*command)
     assert run.code == 2 and run.err.count("\n") == 1 and "expected one of" in run.err
+
+
+def test_status_table_and_a_scoped_retry(connector: Connector) -> None:
+    first = connector.wc.add_order(one(41))
+    second = connector.wc.add_order(one(42))
+    connector.sonarid.faults.add("status", status=503, times=100)
+    assert connector("poll", CONNECTOR_MAX_ATTEMPTS="1").code == 0
+    assert set(connector.states().values()) == {"dead"}
+
+    table = connector("status")
+    assert table.code == 0, table.err
+    [row] = [line for line in table.out.splitlines() if line.startswith("│ sonarid")]
+    cells = [cell.strip() for cell in row.strip("│").split("│")]
+    assert cells[:7] == ["sonarid", "0", "0", "0", "0", "2", "0"]  # pending sending delivered retrying dead skipped
+    assert "last error sonarid" in table.out and "gave up after 1 attempts: HTTP 503" in table.out
+    assert "woocommerce" in table.out and "live" in table.out  # the source's cursor and last poll
+
+    connector.sonarid.faults.clear()
+    scoped = connector("retry", "--destination", "sonarid", "--order", str(first["id"]), "--dead")
+    assert scoped.code == 0 and "re-queued 1 deliveries" in scoped.out
+    assert connector("poll").code == 0
+    assert connector.states() == {str(first["id"]): "delivered", str(second["id"]): "dead"}
