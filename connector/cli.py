@@ -234,6 +234,32 @@ def status(as_json: Annotated[bool, typer.Option("--json", help="machine-readabl
 
 @app.command()
 @guarded
+def show(
+    order: Annotated[str, typer.Argument(help="platform order id or number")],
+    source: SourceOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
+) -> None:
+    """One order's whole story: its key facts and, per destination, the state, attempts and every answer."""
+    from connector.ledger import Ledger
+    from connector.show import collect, render
+
+    check_name(source, SOURCES, "--source")
+    ledger = Ledger(settings().database_url)
+    try:
+        orders = collect(ledger, order.strip(), source)
+    finally:
+        ledger.close()
+    if not orders:
+        raise BadInput(f"order {order} is not in the ledger" + (f" for {source}" if source else "")
+                       + " (not read yet, or not in the configured statuses: see `connector status`)")
+    if as_json:
+        out.print_json(json.dumps(orders, default=str))
+    else:
+        render(orders, out)
+
+
+@app.command()
+@guarded
 def retry(
     destination: DestinationOpt = None,
     order: Annotated[str | None, typer.Option("--order", help="platform order id")] = None,

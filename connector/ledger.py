@@ -113,6 +113,20 @@ class Delivery(SQLModel, table=True):
     delivered_at: datetime | None = _time()
 
 
+class Attempt(SQLModel, table=True):
+    """One answer (or failure) of one delivery attempt, kept so that `show` can tell an order's whole story."""
+
+    __tablename__ = "attempts"
+    __table_args__ = (Index("ix_attempt_delivery", "delivery_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    delivery_id: int
+    at: datetime | None = _time()
+    state: str = ""  # the state the delivery went to
+    status_code: int | None = None
+    message: str | None = None  # the destination's words, or ours when nothing was sent (redacted)
+
+
 class Cursor(SQLModel, table=True):
     __tablename__ = "cursors"
 
@@ -382,6 +396,8 @@ class Ledger:
             if state == State.DELIVERED:
                 row.delivered_at = now
             s.add(row)
+            s.add(Attempt(delivery_id=delivery_id, at=now, state=state, status_code=status_code,
+                          message=row.message or row.reason))
 
     def recover(self, now: datetime | None = None) -> int:
         """Rows left in `sending` by a process that is gone (or whose lease ran out) become due again.
@@ -401,6 +417,7 @@ class Ledger:
                     row.lease_until = row.claimed_by = None
                     row.updated_at = now
                     s.add(row)
+                    s.add(Attempt(delivery_id=row.id or 0, at=now, state=State.RETRYING, message=row.reason))
                     recovered += 1
         return recovered
 
@@ -439,6 +456,27 @@ class Ledger:
         if record is None or record.error is not None or not record.content_hash or record.modified_at != modified_at:
             return None
         return Order.model_validate_json(record.data)
+
+    def story(self, order_id: str, source: str | None = None) -> list[tuple[OrderRecord, list[tuple[Delivery, list[Attempt]]]]]:
+        """`show`: every order with this platform id (or number), with its deliveries and their attempts."""
+        with self.read() as s:
+            statement = select(OrderRecord).where(or_(col(OrderRecord.order_id) == order_id,
+                                                      col(OrderRecord.number) == order_id))
+            if source:
+                statement = statement.where(col(OrderRecord.source) == source)
+            records = list(s.exec(statement.order_by(col(OrderRecord.source), col(OrderRecord.store))).all())
+            result = []
+            for record in records:
+                deliveries = list(s.exec(select(Delivery).where(
+                    Delivery.source == record.source, Delivery.store == record.store,
+                    Delivery.order_id == record.order_id).order_by(col(Delivery.destination))).all())
+                attempts: dict[int, list[Attempt]] = {d.id or 0: [] for d in deliveries}
+                if attempts:
+                    for attempt in s.exec(select(Attempt).where(col(Attempt.delivery_id).in_(list(attempts)))
+                                          .order_by(col(Attempt.id))).all():
+                        attempts[attempt.delivery_id].append(attempt)
+                result.append((record, [(d, attempts[d.id or 0]) for d in deliveries]))
+            return result
 
     def counts(self) -> dict[str, dict[str, int]]:
         with self.read() as s:

@@ -6,11 +6,11 @@ from datetime import datetime
 from typing import Any
 
 from rich.console import Console
-from rich.table import Table
 
 from connector.config import Settings
 from connector.ledger import Ledger, State, utcnow
 from connector.redaction import redact
+from connector.sources.base import duration
 
 STATES = [s.value for s in State]
 
@@ -51,26 +51,40 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat(timespec="seconds") if value else None
 
 
+def _age(since: str | None, now: str) -> str:
+    if not since:
+        return ""
+    seconds = (datetime.fromisoformat(now) - datetime.fromisoformat(since)).total_seconds()
+    return duration(max(0.0, seconds))
+
+
 def render(report: dict[str, Any], console: Console) -> None:
-    table = Table(title="Deliveries by destination", title_justify="left")
-    table.add_column("destination")
-    for state in STATES:
-        table.add_column(state, justify="right")
-    table.add_column("oldest undelivered")
+    """Plain lines, one fact per line: nothing is cut on a narrow terminal, and a pipe gets plain text."""
+    console.print(f"Deliveries by destination ({report['database']})", style="bold", markup=False)
+    if not report["destinations"]:
+        console.print("  none yet", markup=False)
     for d in report["destinations"]:
+        counts = d["counts"]
+        console.print(f"{d['destination']}{'' if d['enabled'] else ' (off)'}: "
+                      + ", ".join(f"{counts[state]} {state}" for state in STATES), markup=False)
         oldest = d["oldest_undelivered"]
-        table.add_row(d["destination"] + ("" if d["enabled"] else " (off)"), *[str(d["counts"][s]) for s in STATES],
-                      f"{oldest['source']} #{oldest['order_id']} since {oldest['since']}" if oldest else "-")
-    console.print(table)
-    for d in report["destinations"]:
+        if oldest:
+            backlog = sum(counts[state] for state in ("pending", "sending", "retrying"))
+            console.print(f"  backlog {backlog}: oldest {oldest['source']} #{oldest['order_id']} ({oldest['state']}) "
+                          f"waiting {_age(oldest['since'], report['generated_at'])} since {oldest['since']}"
+                          + (f": {oldest['reason']}" if oldest["reason"] else ""), markup=False)
+        if d["next_attempt_at"]:
+            console.print(f"  next attempt {d['next_attempt_at']}", markup=False)
         failure = d["last_error"]
         if failure:
-            console.print(f"last error {d['destination']}: {failure['source']} #{failure['order_id']} "
-                          f"{failure['state']} at {failure['at']}: {failure['reason'] or failure['message']}", markup=False)
-    cursors = Table(title="Sources", title_justify="left")
-    for column in ("source", "store", "cursor", "position", "last poll", "seen", "queued", "last error"):
-        cursors.add_column(column)
+            console.print(f"  last error {failure['source']} #{failure['order_id']} {failure['state']} at "
+                          f"{failure['at']}: {failure['reason'] or failure['message']}", markup=False)
+    console.print("Sources", style="bold", markup=False)
+    if not report["cursors"]:
+        console.print("  not polled yet", markup=False)
     for c in report["cursors"]:
-        cursors.add_row(c["source"], c["store"], c["name"], c["position"] or "-", c["last_poll_at"] or "-",
-                        str(c["last_poll_seen"]), str(c["last_poll_enqueued"]), c["last_error"] or "")
-    console.print(cursors)
+        console.print(f"{c['source']} {c['store']} {c['name']}: position {c['position'] or '-'}, last poll "
+                      f"{c['last_poll_at'] or '-'}, {c['last_poll_seen']} seen, {c['last_poll_enqueued']} queued"
+                      + (", done" if c["done"] else ""), markup=False)
+        if c["last_error"]:
+            console.print(f"  last error: {c['last_error']}", markup=False)

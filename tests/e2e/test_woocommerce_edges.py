@@ -115,16 +115,14 @@ def test_unknown_names_are_refused(connector: Connector, command: list[str]) -> 
 def test_status_table_and_a_scoped_retry(connector: Connector) -> None:
     first = connector.wc.add_order(one(41))
     second = connector.wc.add_order(one(42))
-    connector.sonarid.faults.add("status", status=503, times=100)
-    assert connector("poll", CONNECTOR_MAX_ATTEMPTS="1").code == 0
+    connector.sonarid.faults.add("status", status=422, times=2)
+    assert connector("poll").code == 0
     assert set(connector.states().values()) == {"dead"}
 
     table = connector("status")
     assert table.code == 0, table.err
-    [row] = [line for line in table.out.splitlines() if line.startswith("│ sonarid")]
-    cells = [cell.strip() for cell in row.strip("│").split("│")]
-    assert cells[:7] == ["sonarid", "0", "0", "0", "0", "2", "0"]  # pending sending delivered retrying dead skipped
-    assert "last error sonarid" in table.out and "gave up after 1 attempts: HTTP 503" in table.out
+    assert "sonarid: 0 pending, 0 sending, 0 delivered, 0 retrying, 2 dead, 0 skipped" in table.out.splitlines()
+    assert "last error woocommerce #" in table.out and "sonarid refused the order (422)" in table.out
     assert "woocommerce" in table.out and "live" in table.out  # the source's cursor and last poll
 
     connector.sonarid.faults.clear()
@@ -132,3 +130,48 @@ def test_status_table_and_a_scoped_retry(connector: Connector) -> None:
     assert scoped.code == 0 and "re-queued 1 deliveries" in scoped.out
     assert connector("poll").code == 0
     assert connector.states() == {str(first["id"]): "delivered", str(second["id"]): "dead"}
+
+
+def test_status_on_a_narrow_terminal_or_a_pipe_cuts_nothing(connector: Connector) -> None:
+    order = connector.wc.add_order(one(43))
+    connector.sonarid.faults.add("status", status=503, times=100)
+    assert connector("poll", CONNECTOR_RETRY_BASE="600").code == 0  # retrying, not due again in this pass
+    status = json.loads(connector("status", "--json").out)
+    [sonarid] = status["destinations"]
+    [cursor] = status["cursors"]
+    for extra in ({"COLUMNS": "80"}, {"COLUMNS": "80", "FORCE_COLOR": "1", "TTY_COMPATIBLE": "1", "TTY_INTERACTIVE": "1"}):
+        run = connector("status", **extra)
+        assert run.code == 0, run.err
+        text = run.out
+        assert "…" not in text and "..." not in text
+        for whole in (cursor["store"], cursor["position"], cursor["last_poll_at"], sonarid["oldest_undelivered"]["since"],
+                      sonarid["last_error"]["at"], "sonarid", f"#{order['id']}", "HTTP 503"):
+            assert whole in text, (whole, text)
+    piped = connector("status", COLUMNS="80")
+    assert "\x1b[" not in piped.out and "│" not in piped.out  # plain text when not a terminal
+    assert f"backlog 1: oldest woocommerce #{order['id']} (retrying) waiting" in piped.out
+
+
+def test_show_tells_one_orders_whole_story(connector: Connector) -> None:
+    order = connector.wc.add_order(one(44))
+    connector.sonarid.faults.add("status", status=503, times=3)  # every quick try of the first attempt
+    assert connector("poll").code == 0
+    store = json.loads(connector("status", "--json").out)["cursors"][0]["store"]
+    shown = connector("show", str(order["id"]))
+    assert shown.code == 0, shown.err
+    lines = shown.out.splitlines()
+    assert lines[0].startswith(f"woocommerce {store} order {order['id']}")
+    assert f"total {order['total']} {order['currency']}" in shown.out
+    [line] = [line for line in lines if line.startswith("  sonarid: ")]
+    assert line.startswith("  sonarid: delivered, reference ") and ", 2 attempts" in line
+    answers = [line.split(" ", 5)[5] for line in lines if line.startswith("    20")]
+    assert answers[0].startswith("retrying: HTTP 503") and answers[-1].startswith("delivered: HTTP 20")
+
+    story = json.loads(connector("show", str(order["id"]), "--source", "woocommerce", "--json").out)
+    [record] = story
+    [delivery] = record["deliveries"]
+    assert [a["state"] for a in delivery["answers"]] == ["retrying", "delivered"]
+    assert delivery["answers"][0]["status_code"] == 503
+
+    missing = connector("show", "999999")
+    assert missing.code == 2 and missing.err.count("\n") == 1 and "not in the ledger" in missing.err
