@@ -7,7 +7,8 @@ echoes the order with Sophio's ``orderId``. Not documented, so assumed here: whi
 required (the same reading as `connector.destinations.sophio`: an item needs a name and a quantity, not a
 SKU, since Sophio's own answer shows an item with ``productId: null``), that codes are codes (an
 address's ``country`` is two letters as in the sample, ``"US"``; a ``sku`` or ``fulfillmentSku``, when
-given, is not empty), the status codes (200 created, 400 invalid, 401 bad authentication), the error body ``{"status": "error", "message": …}``, and that a
+given, is not empty), the status codes (200 created, 400 invalid, 401 bad authentication), the error
+body ``{"status": "error", "message": …}``, and that a
 repeated ``orderKey`` creates no second order (the first one is echoed again). Like many servers, its
 authentication error repeats the query string it was sent, so the connector must redact what it keeps.
 """

@@ -38,7 +38,8 @@ def test_an_order_with_lines_without_sku_reaches_sophio(everywhere: Everywhere) 
     [body] = [s for s in everywhere.sophio.submissions if s["orderKey"] == everywhere.order_key(order["id"])]
     deleted, no_sku, *rest = body["items"]
     assert not {"sku", "fulfillmentSku", "productId"} & set(deleted)  # left out, not invented
-    assert (deleted["name"], deleted["quantity"]) == (order["line_items"][0]["name"], order["line_items"][0]["quantity"])
+    first = order["line_items"][0]
+    assert (deleted["name"], deleted["quantity"]) == (first["name"], first["quantity"])
     assert "sku" not in no_sku and no_sku["productId"] == order["line_items"][1]["product_id"]
     assert [(i["sku"], i["fulfillmentSku"]) for i in rest] == [(i["sku"], i["sku"]) for i in order["line_items"][2:]]
     assert len(body["items"]) == len(order["line_items"])  # every line, none dropped
@@ -99,7 +100,8 @@ def test_preview_refuses_a_status_poll_would_not_send(everywhere: Everywhere) ->
         assert run.code == 2 and run.out == "" and run.err.count("\n") == 1, run
         assert f"status '{status}' is not in WOOCOMMERCE_STATUSES (processing,completed)" in run.err
         assert "--any-status" in run.err
-        anyway = everywhere(*PREVIEW, "orderprotection", "--any-status", "-", stdin=json.dumps(base | {"status": status}))
+        anyway = everywhere(*PREVIEW, "orderprotection", "--any-status", "-",
+                            stdin=json.dumps(base | {"status": status}))
         assert anyway.code == 0, anyway.err
         assert json.loads(anyway.out)["sourceOrderId"] == "1042"
     # the variable is read: a store that sends on processing only
