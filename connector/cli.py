@@ -283,6 +283,7 @@ def preview(
     file: Annotated[str, typer.Argument(help="platform order JSON file, or - for standard input")],
     source: Annotated[str, typer.Option("--source", help="woocommerce or bigcommerce")],
     destination: Annotated[str, typer.Option("--destination", help="sonarid, orderprotection or sophio")],
+    any_status: Annotated[bool, typer.Option("--any-status", help="also for a status poll would not send")] = False,
 ) -> None:
     """Print the payload that would be sent for one platform order (no network)."""
     from connector.preview import render_payload
@@ -297,7 +298,7 @@ def preview(
         raw = json.loads(text)
     except ValueError as exc:
         raise BadInput(f"{file}: not JSON ({exc})") from None
-    payload = render_payload(raw, source, destination, config.load())
+    payload = render_payload(raw, source, destination, config.load(), any_status=any_status)
     sys.stdout.write(wire.dumps(payload, indent=2) + "\n")
 
 

@@ -1,4 +1,5 @@
-"""Formats shared by destinations: phone numbers (phonenumbers), currency minor units, UTC times."""
+"""Formats shared by destinations: e-mail addresses (email-validator), phone numbers (phonenumbers), currency
+minor units, UTC times."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal
 
 import phonenumbers
+from email_validator import EmailNotValidError, validate_email
 
 # ISO 4217 minor-unit exponents that are not 2 (the rest of the active codes use 2).
 _MINOR_UNITS: dict[str, int] = {
@@ -24,6 +26,22 @@ def amount_string(value: Decimal, currency: str) -> str:
     """"150.00" for USD, "150" for JPY, "150.000" for KWD."""
     exponent = minor_units(currency)
     return str(value.quantize(Decimal(1).scaleb(-exponent), rounding=ROUND_HALF_UP))
+
+
+def email_error(address: str) -> str | None:
+    """Why `address` is not an e-mail address, by syntax only (email-validator, no DNS lookup); None when it is one.
+
+    An empty address is not one either; callers that treat "none given" differently check for it first."""
+    try:
+        validate_email(address.strip(), check_deliverability=False)
+    except EmailNotValidError as exc:
+        return str(exc)
+    return None
+
+
+def email_address(*candidates: str) -> str | None:
+    """The first candidate that is an e-mail address (stripped, as the store has it); None when none is."""
+    return next((c.strip() for c in candidates if c and c.strip() and email_error(c) is None), None)
 
 
 def _phone(phone: str, country: str) -> phonenumbers.PhoneNumber | None:

@@ -1,4 +1,8 @@
-"""`preview`: the exact payload a destination would be sent for one platform order. No network."""
+"""`preview`: the exact payload a destination would be sent for one platform order. No network.
+
+An order `poll` would never send, because its status is not one of the source's configured statuses
+(WOOCOMMERCE_STATUSES, BIGCOMMERCE_STATUS_IDS; their defaults when the source is not configured), is
+refused with the reason (exit 2) unless `any_status` asks for the payload anyway."""
 
 from __future__ import annotations
 
@@ -16,7 +20,7 @@ from connector.config import (
 from connector.destinations import destination_class
 from connector.destinations.base import Skip
 from connector.errors import BadInput
-from connector.orders import MalformedOrder
+from connector.orders import MalformedOrder, Order
 from connector.sources import source_class
 
 
@@ -40,7 +44,18 @@ def _placeholder_settings(name: str) -> Any:
     raise PreviewError(f"{name} is not available yet")
 
 
-def render_payload(raw: Any, source: str, destination: str, settings: Settings) -> dict[str, Any]:
+def not_polled(order: Order, settings: Any) -> str | None:
+    """Why `poll` would never take `order` (its status is not configured for the source); None when it would."""
+    if isinstance(settings, WooCommerceSettings) and order.status not in settings.statuses:
+        return (f"status {order.status!r} is not in WOOCOMMERCE_STATUSES ({','.join(settings.statuses)})")
+    if isinstance(settings, BigCommerceSettings) and order.status_id not in settings.status_ids:
+        return (f"status_id {order.status_id} ({order.status}) is not in BIGCOMMERCE_STATUS_IDS "
+                f"({','.join(map(str, settings.status_ids))})")
+    return None
+
+
+def render_payload(raw: Any, source: str, destination: str, settings: Settings,
+                   any_status: bool = False) -> dict[str, Any]:
     if not isinstance(raw, dict):
         raise BadInput("the file must hold one order object")
     try:
@@ -52,6 +67,10 @@ def render_payload(raw: Any, source: str, destination: str, settings: Settings) 
         order = src.parse(raw)
     except (MalformedOrder, ValueError, TypeError, KeyError, AttributeError) as exc:
         raise BadInput(f"cannot read the {source} order: {exc}") from None
+    reason = None if any_status else not_polled(order, src.settings)
+    if reason:
+        raise BadInput(f"poll would not send {source} order {order.id}: {reason}; "
+                       "--any-status prints the payload anyway")
     try:
         return dst.build(order)
     except Skip as skip:

@@ -15,6 +15,11 @@ taken out of the order's figures so that the totals describe the goods alone:
 - `discountTotal`, `shippingCost`, `shippingCostTax` never contain a fee.
 Other fees (gift wrap, handling) stay in `total`.
 
+`customerEmail` is optional in the document, so an e-mail that is not an address by syntax
+(connector.formats.email_error: email-validator, no DNS lookup) is left out and the order still goes;
+the order is not skipped for it. An optional field the order has no value for, the codes among them
+(address.country, address.state), is left out, never sent as "".
+
 Documented fields the platforms cannot supply, so never sent: originalSourceOrderNumber (a replacement's
 original order), premiumCost and premiumDiscount (OrderProtection's own pricing), riskLevel (neither
 platform's order API carries a fraud level).
@@ -28,7 +33,7 @@ from typing import Any
 from connector.config import OrderProtectionSettings
 from connector.destinations.base import Destination, Skip
 from connector.destinations.schema import Field, Kind, check
-from connector.formats import iso_millis, phone_dashes
+from connector.formats import email_address, iso_millis, phone_dashes
 from connector.orders import Address, LineItem, Order
 
 VENDOR = "OrderProtection"
@@ -155,7 +160,7 @@ class OrderProtection(Destination):
             "shippingCost": order.shipping,
             "tax": order.tax - premium_tax,
             "subtotal": order.subtotal,
-            "customerEmail": (order.customer.email or billing.email).strip(),
+            "customerEmail": email_address(order.customer.email, billing.email),
             "customerName": customer_name(order),
             "customerPhone": self.phone(order),
             "shippingCostTax": order.shipping_tax,

@@ -2,6 +2,11 @@
 
 Required: email, firstName, lastName. `order.id` is `wc_<id>` / `bc_<id>` (the docs' own
 example), which sonarID deduplicates on, so every retry is safe.
+
+sonarID answers 400 to an e-mail that "is invalid", and the e-mail is required, so an order whose
+e-mail is not an address by syntax (connector.formats.email_error: email-validator, no DNS lookup) is
+skipped with the reason rather than sent to fail. The codes (address.state, address.country,
+order.currency) are left out when the order has none, never sent as "".
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ import httpx
 
 from connector.config import SonarIDSettings
 from connector.destinations.base import Destination, Skip
-from connector.formats import amount_string, e164
+from connector.formats import amount_string, e164, email_address, email_error
 from connector.orders import Order
 
 ID_PREFIX = {"woocommerce": "wc", "bigcommerce": "bc"}
@@ -29,18 +34,22 @@ class SonarID(Destination):
 
     def build(self, order: Order) -> dict[str, Any]:
         billing, shipping = order.billing, order.shipping_address
-        email = order.customer.email or billing.email
+        given = [e.strip() for e in (order.customer.email, billing.email) if e.strip()]
+        email = email_address(*given) or (given[0] if given else "")
         first = billing.first_name or (shipping.first_name if shipping else "") or order.customer.first_name
         last = billing.last_name or (shipping.last_name if shipping else "") or order.customer.last_name
         missing = [name for name, value in (("email", email), ("firstName", first), ("lastName", last)) if not value.strip()]
         if missing:
             raise Skip(f"sonarID requires {', '.join(missing)}, which the order does not have")
+        problem = email_error(email)
+        if problem:
+            raise Skip(f"sonarID requires a valid email and refuses the order's: {problem}")
         place = billing if billing.city or billing.country else (shipping or billing)
         phone = e164(billing.phone or order.customer.phone, billing.country or place.country) or (
             e164(shipping.phone, shipping.country) if shipping else None)
 
         payload: dict[str, Any] = {
-            "email": email.strip(),
+            "email": email,
             "firstName": first.strip(),
             "lastName": last.strip(),
         }
@@ -58,8 +67,9 @@ class SonarID(Destination):
             "id": order_key(order),
             "number": order.number,
             "total": amount_string(order.total, order.currency),
-            "currency": order.currency.upper(),
         }
+        if order.currency.strip():
+            payload["order"]["currency"] = order.currency.strip().upper()
         return payload
 
     def endpoint(self) -> str:

@@ -14,7 +14,20 @@ delivery keeps as its reference.
 What the document leaves open, and what we chose:
 - It marks no field as required. We require what a fulfilment order cannot go without: orderNumber,
   orderKey, orderDate, orderStatus, a shipTo with name, street1, city and country, and at least one
-  item, each with sku, name and quantity.
+  item, each with name and quantity. An order is skipped only when it has nothing to ship or no ship-to
+  address.
+- An item is sent with what the platform has: its lineItemKey, name, quantity, unitPrice and, when it
+  has them, sku/fulfillmentSku and productId. A product without a SKU, or deleted since the order
+  (`sku: null`, product id 0), goes out without `sku` and `fulfillmentSku` (and without `productId`),
+  identified by lineItemKey and name, as Sophio's own answer shows an item with `productId: null`;
+  nothing is invented in their place. The document has no variant field: a variation's attributes go
+  in `options`.
+- Codes are left out when the order has none, never sent as "": an address's `country` and `state`
+  (billTo.country is then absent; shipTo.country is required, so a ship-to without a country skips).
+  The other empty strings stay, as in the document's sample (`company`, `street2`, `upc`, ...).
+- customerEmail is optional: an e-mail that is not an address by syntax (connector.formats.email_error:
+  email-validator, no DNS lookup) is left out, and customerUsername with it when it is that same
+  e-mail; the order is not skipped for it.
 - Dates are written like its sample ("2018-07-17T12:08:06"), in UTC (the document names no zone).
 - Item `taxAmount` is the line's tax (the document does not say per unit or per line); item
   `shippingAmount` is 0 because both platforms charge shipping per order, which goes in the order's
@@ -41,7 +54,7 @@ from connector.config import SophioSettings
 from connector.destinations.base import Destination, Skip
 from connector.destinations.schema import Field, Kind, check
 from connector.destinations.sonarid import ID_PREFIX
-from connector.formats import iso_seconds
+from connector.formats import email_address, email_error, iso_seconds
 from connector.orders import Address, LineItem, Order
 
 VENDOR = "Sophio"
@@ -75,7 +88,7 @@ WEIGHT = {"value": Field(Kind.NUMBER, required=True), "units": Field(Kind.STRING
 OPTION = {"name": Field(Kind.STRING), "value": Field(Kind.STRING)}
 ITEM = {
     "lineItemKey": Field(Kind.STRING),
-    "sku": Field(Kind.STRING, required=True),
+    "sku": Field(Kind.STRING),
     "name": Field(Kind.STRING, required=True),
     "imageUrl": Field(Kind.STRING),
     "weight": Field(Kind.OBJECT, fields=WEIGHT),
@@ -192,7 +205,7 @@ class Sophio(Destination):
     def build(self, order: Order) -> dict[str, Any]:
         self.eligible(order)
         customer, billing = order.customer, order.billing
-        email = (customer.email or billing.email).strip()
+        email = email_address(customer.email, billing.email)
         payload = present({
             "orderNumber": order.number,
             "orderKey": order_key(order),
@@ -200,7 +213,7 @@ class Sophio(Destination):
             "paymentDate": iso_seconds(order.paid_at),
             "orderStatus": ORDER_STATUS,
             "customerId": integer(customer.id),
-            "customerUsername": (customer.username or email).strip(),
+            "customerUsername": self.username(order) or email,
             "customerEmail": email,
             "billTo": self.address(billing),
             "shipTo": self.address(order.shipping_address or billing),
@@ -219,25 +232,32 @@ class Sophio(Destination):
         check(payload, REQUEST, VENDOR)
         return payload
 
+    @staticmethod
+    def username(order: Order) -> str | None:
+        """The customer's username, unless it is the order's e-mail and that is not an address."""
+        username = order.customer.username.strip()
+        given = {e.strip() for e in (order.customer.email, order.billing.email)}
+        return None if not username or (username in given and email_error(username)) else username
+
     def address(self, address: Address) -> dict[str, Any]:
-        return {
+        return present({
             "name": address.name,
             "company": address.company,
             "street1": address.address_1,
             "street2": address.address_2,
             "street3": address.address_3,
             "city": address.city,
-            "state": address.state,
+            "state": address.state.strip() or None,  # a code: left out when empty, like country
             "postalCode": address.postcode,
-            "country": address.country.upper(),
+            "country": address.country.strip().upper() or None,
             "phone": address.phone,
             "residential": not address.company,
-        }
+        })
 
     def item(self, item: LineItem) -> dict[str, Any]:
         return present({
             "lineItemKey": item.id,
-            "sku": item.sku,
+            "sku": item.sku.strip() or None,
             "name": item.name,
             "imageUrl": item.image_url,
             "weight": weight(item),
@@ -247,7 +267,7 @@ class Sophio(Destination):
             "shippingAmount": Decimal("0"),
             "options": [{"name": option.name, "value": option.value} for option in item.options],
             "productId": integer(item.product_id),
-            "fulfillmentSku": item.sku,
+            "fulfillmentSku": item.sku.strip() or None,
             "adjustment": False,
             "upc": item.upc,
         })

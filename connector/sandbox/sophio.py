@@ -4,8 +4,11 @@
 Documented: the endpoint and ``action=CREATE``; ``authentication`` is base64("key:secret"), decoded
 before the order is accepted; the request's fields and (from its sample) their types; the answer
 echoes the order with Sophio's ``orderId``. Not documented, so assumed here: which fields are
-required (the same reading as `connector.destinations.sophio`), the status codes (200 created, 400
-invalid, 401 bad authentication), the error body ``{"status": "error", "message": …}``, and that a
+required (the same reading as `connector.destinations.sophio`: an item needs a name and a quantity, not a
+SKU, since Sophio's own answer shows an item with ``productId: null``), that codes are codes (an
+address's ``country`` is two letters as in the sample, ``"US"``; a ``sku`` or ``fulfillmentSku``, when
+given, is not empty), the status codes (200 created, 400 invalid, 401 bad authentication), the error
+body ``{"status": "error", "message": …}``, and that a
 repeated ``orderKey`` creates no second order (the first one is echoed again). Like many servers, its
 authentication error repeats the query string it was sent, so the connector must redact what it keeps.
 """
@@ -39,7 +42,8 @@ ITEM_STRINGS = ("lineItemKey", "sku", "name", "imageUrl", "warehouseLocation", "
 ITEM_NUMBERS = ("unitPrice", "taxAmount", "shippingAmount")
 REQUIRED = ("orderNumber", "orderKey", "orderDate", "orderStatus", "shipTo", "items")
 SHIP_TO_REQUIRED = ("name", "street1", "city", "country")
-ITEM_REQUIRED = ("sku", "name", "quantity")
+ITEM_REQUIRED = ("name", "quantity")
+ITEM_CODES = ("sku", "fulfillmentSku")
 
 
 class _BadRequest(Exception):
@@ -93,6 +97,9 @@ def _address(value: Any, where: str, required: tuple[str, ...]) -> None:
         raise _BadRequest(f"{where}.{missing[0]} is required")
     if value.get("residential") is not None and not isinstance(value["residential"], bool):
         raise _BadRequest(f"{where}.residential must be true or false")
+    country = value.get("country")
+    if country is not None and not (len(country) == 2 and country.isascii() and country.isalpha()):
+        raise _BadRequest(f"{where}.country must be a two-letter country code, not {country!r}")
 
 
 def _item(item: Any, where: str) -> None:
@@ -102,6 +109,9 @@ def _item(item: Any, where: str) -> None:
     if missing:
         raise _BadRequest(f"{where}.{missing[0]} is required")
     _types(item, ITEM_STRINGS, ITEM_NUMBERS, f"{where}.")
+    empty = [name for name in ITEM_CODES if name in item and _blank(item[name])]
+    if empty:
+        raise _BadRequest(f"{where}.{empty[0]} must not be empty (leave it out when the item has none)")
     for name in ("quantity", "productId"):
         if item.get(name) is not None and not _is_integer(item[name]):
             raise _BadRequest(f"{where}.{name} must be an integer")

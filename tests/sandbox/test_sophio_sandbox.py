@@ -86,7 +86,12 @@ def test_a_repeated_order_key_creates_no_second_order(sophio: SophioSandbox) -> 
     ({"shipTo": {"name": "A", "street1": "B", "city": "C"}}, "shipTo.country is required"),
     ({"billTo": {"residential": "yes"}}, "billTo.residential must be true or false"),
     ({"items": [{"sku": "A", "name": "B", "quantity": 1.5}]}, "items[0].quantity must be an integer"),
-    ({"items": [{"sku": "", "name": "B", "quantity": 1}]}, "items[0].sku is required"),
+    ({"items": [{"sku": "A", "quantity": 1}]}, "items[0].name is required"),
+    ({"items": [{"sku": "", "name": "B", "quantity": 1}]}, "items[0].sku must not be empty"),
+    ({"items": [{"name": "B", "quantity": 1, "fulfillmentSku": None}]}, "items[0].fulfillmentSku must not be empty"),
+    ({"billTo": {"name": "A", "country": ""}}, "billTo.country must be a two-letter country code"),
+    ({"shipTo": {"name": "A", "street1": "B", "city": "C", "country": "United States"}},
+     "shipTo.country must be a two-letter country code"),
     ({"items": [{"sku": "A", "name": "B", "quantity": 1, "weight": {"value": 1, "units": "grams"}}]},
      "items[0].weight must be"),
     ({"items": [{"sku": "A", "name": "B", "quantity": 1, "options": [{"name": "size"}]}]},
@@ -98,6 +103,13 @@ def test_validation(sophio: SophioSandbox, changes: dict[str, Any], message: str
     assert response.json() == {"status": "error", "message": response.json()["message"]}
     assert response.json()["message"].startswith(message)
     assert sophio.submissions == []
+
+
+def test_an_item_without_sku_is_accepted(sophio: SophioSandbox) -> None:
+    item = {"lineItemKey": "7", "name": "Gasket", "quantity": 1, "unitPrice": 7.46}
+    response = post(sophio, body(items=[item], billTo={"name": "Steve Smith", "street1": "185 Exchange Blvd"}))
+    assert response.status_code == 200, response.text
+    assert response.json()["items"][0]["name"] == "Gasket" and "sku" not in response.json()["items"][0]
 
 
 def test_faults_answer_in_the_vendors_error_shape(sophio: SophioSandbox) -> None:

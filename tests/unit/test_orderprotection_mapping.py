@@ -193,3 +193,12 @@ def test_every_documented_required_field_is_checked(missing: str) -> None:
     del payload[missing]
     with pytest.raises(Skip, match=f"requires {missing}"):
         check(payload, REQUEST, "OrderProtection")
+
+
+def test_an_email_that_is_not_an_address_is_left_out_and_the_order_still_goes() -> None:
+    order = docs_order()
+    bad = "Mia Lund@example.se"
+    order = order.model_copy(update={"customer": order.customer.model_copy(update={"email": bad}),
+                                     "billing": order.billing.model_copy(update={"email": bad})})
+    payload = OP.build(order)
+    assert "customerEmail" not in payload and payload["sourceOrderId"] == docs_order().id

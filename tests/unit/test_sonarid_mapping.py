@@ -99,3 +99,31 @@ def test_woocommerce_variation_options_and_names_read_as_a_person_would() -> Non
     item = WC.parse(order).items[0]
     assert item.name == "Ship Your Idea – Black"
     assert [(o.name, o.value) for o in item.options] == [("Color", "black"), ("Size", "M")]
+
+
+@pytest.mark.parametrize("email", ["Mia Lund@example.se", "mia.lund@", "mia.lund@example", "mia@@example.se",
+                                   "mia.lund@example..se"])
+def test_an_email_that_is_not_an_address_is_skipped_with_the_reason(email: str) -> None:
+    order = jane()
+    order["billing"]["email"] = email
+    with pytest.raises(Skip, match="sonarID requires a valid email and refuses the order's: .+"):
+        SONARID.build(WC.parse(order))
+
+
+@pytest.mark.parametrize("email", ["mia.lund@example.se", "Mia.Lund+shop@Example.SE", "  mia@example.se ",
+                                   "jörg@bücher.de"])
+def test_real_addresses_are_sent_as_the_store_has_them(email: str) -> None:
+    order = jane()
+    order["billing"]["email"] = email
+    assert SONARID.build(WC.parse(order))["email"] == email.strip()
+
+
+def test_the_first_email_that_is_an_address_is_used() -> None:
+    order = WC.parse(jane())
+    order = order.model_copy(update={"customer": order.customer.model_copy(update={"email": "Mia Lund@example.se"})})
+    assert SONARID.build(order)["email"] == "jane@example.com"  # the billing e-mail, the account's is not one
+
+
+def test_an_order_without_a_currency_leaves_the_code_out() -> None:
+    order = WC.parse(jane()).model_copy(update={"currency": ""})
+    assert SONARID.build(order)["order"] == {"id": "wc_1042", "number": "1042", "total": "150.00"}

@@ -174,11 +174,65 @@ def test_ship_to_falls_back_to_billing() -> None:
     assert payload["shipTo"] == payload["billTo"] and payload["shipTo"]["street1"] == "185 Exchange Blvd"
 
 
-def test_an_item_without_sku_is_skipped_naming_the_field() -> None:
+def test_an_item_without_sku_goes_out_with_what_it_has() -> None:
     order = docs_order()
-    order = order.model_copy(update={"items": (order.items[0], order.items[1].model_copy(update={"sku": ""}))})
-    with pytest.raises(Skip, match=r"Sophio requires items\[1\]\.sku"):
+    bare = order.items[1].model_copy(update={"sku": "", "product_id": None})  # a product without SKU, deleted
+    payload = SOPHIO.build(order.model_copy(update={"items": (order.items[0], bare)}))
+    first, second = payload["items"]
+    assert first == expected()["items"][0]  # the other line is untouched
+    assert "sku" not in second and "fulfillmentSku" not in second and "productId" not in second  # nothing invented
+    assert (second["lineItemKey"], second["name"], second["quantity"], second["unitPrice"]) == (
+        "222638", "Power Steering Pressure Line Hose Assembly fits 2006-2008 Honda Civic", 1, Decimal("47.46"))
+    check(payload, REQUEST, "Sophio")
+
+
+def test_a_woocommerce_line_whose_product_was_deleted_is_sent() -> None:
+    raw = copy.deepcopy(example("docs_v3_order_727_processing_paid.json"))
+    raw["line_items"][0].update(sku=None, product_id=0, variation_id=0)  # what the API shows for a deleted product
+    item = SOPHIO.build(WC.parse(raw))["items"][0]
+    assert item == {"lineItemKey": "315", "name": "Woo Single #1", "imageUrl": "", "quantity": 2,
+                    "unitPrice": Decimal("3.00"), "taxAmount": Decimal("0.45"), "shippingAmount": Decimal("0"),
+                    "options": [], "adjustment": False, "upc": ""}
+
+
+def test_only_an_order_with_no_item_or_no_ship_to_address_is_skipped() -> None:
+    with pytest.raises(Skip, match=r"Sophio requires items \(an array\)"):
+        SOPHIO.build(docs_order().model_copy(update={"items": ()}))
+    empty = Address()
+    with pytest.raises(Skip, match=r"Sophio requires shipTo\.name"):
+        SOPHIO.build(docs_order().model_copy(update={"shipping_address": None, "billing": empty}))
+
+
+def test_empty_codes_are_left_out_not_sent_empty() -> None:
+    order = docs_order()
+    assert order.shipping_address is not None
+    order = order.model_copy(update={"billing": order.billing.model_copy(update={"country": "", "state": " "}),
+                                     "shipping_address": order.shipping_address.model_copy(update={"state": ""})})
+    payload = SOPHIO.build(order)
+    assert "country" not in payload["billTo"] and "state" not in payload["billTo"]
+    assert payload["billTo"]["street2"] == ""  # not a code: the sample's empty strings stay
+    assert "state" not in payload["shipTo"] and payload["shipTo"]["country"] == "US"
+    assert None not in [*payload["billTo"].values(), *payload["shipTo"].values()]
+
+
+def test_a_ship_to_without_country_is_skipped_naming_the_field() -> None:
+    order = docs_order()
+    assert order.shipping_address is not None
+    order = order.model_copy(update={"shipping_address": order.shipping_address.model_copy(update={"country": ""})})
+    with pytest.raises(Skip, match=r"Sophio requires shipTo\.country"):
         SOPHIO.build(order)
+
+
+def test_an_email_that_is_not_an_address_is_left_out_and_the_order_still_goes() -> None:
+    order = docs_order()
+    bad = "Mia Lund@example.se"
+    order = order.model_copy(update={"customer": order.customer.model_copy(update={"email": bad, "username": bad}),
+                                     "billing": order.billing.model_copy(update={"email": bad})})
+    payload = SOPHIO.build(order)
+    assert "customerEmail" not in payload and "customerUsername" not in payload
+    assert payload["orderNumber"] == "296594"
+    named = order.model_copy(update={"customer": order.customer.model_copy(update={"username": "mia.lund"})})
+    assert SOPHIO.build(named)["customerUsername"] == "mia.lund"  # a real username stays
 
 
 def test_an_address_without_street_is_skipped_naming_the_field() -> None:
@@ -223,3 +277,15 @@ def test_weight_units_outside_the_document_are_refused() -> None:
     payload["items"][0]["weight"] = {"value": Decimal("1"), "units": "grams"}
     with pytest.raises(Skip, match="does not accept items\\[0\\].weight.units 'grams'"):
         check(payload, REQUEST, "Sophio")
+
+
+def test_a_bigcommerce_custom_product_without_sku_is_sent() -> None:
+    from tests.unit.test_bigcommerce_mapping import BC, assembled
+
+    variants = example("spec_order_product_line_item_variants.json")
+    order = assembled()
+    order["products"] = [variants["Product with Variants"], variants["Custom Product"] | {"sku": None}]
+    shirt, custom = SOPHIO.build(BC.parse(order))["items"]
+    assert shirt["sku"] == shirt["fulfillmentSku"] and shirt["productId"] == 201
+    assert (custom["lineItemKey"], custom["name"], custom["quantity"]) == ("238", "Journal", 1)
+    assert not {"sku", "fulfillmentSku", "productId"} & set(custom)
