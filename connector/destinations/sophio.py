@@ -216,7 +216,7 @@ class Sophio(Destination):
             "customerUsername": self.username(order) or email,
             "customerEmail": email,
             "billTo": self.address(billing),
-            "shipTo": self.address(order.shipping_address or billing),
+            "shipTo": self.ship_to(order),
             "items": [self.item(item) for item in order.items],
             "amountPaid": order.total,
             "taxAmount": order.tax,
@@ -238,6 +238,14 @@ class Sophio(Destination):
         username = order.customer.username.strip()
         given = {e.strip() for e in (order.customer.email, order.billing.email)}
         return None if not username or (username in given and email_error(username)) else username
+
+    def ship_to(self, order: Order) -> dict[str, Any]:
+        """The shipping address; a parcel needs a name on it, so a nameless one takes the billing or customer name."""
+        address = self.address(order.shipping_address or order.billing)
+        if not address.get("name", "").strip():
+            address["name"] = order.billing.name or " ".join(
+                p for p in (order.customer.first_name, order.customer.last_name) if p)
+        return address
 
     def address(self, address: Address) -> dict[str, Any]:
         return present({

@@ -199,8 +199,17 @@ def test_only_an_order_with_no_item_or_no_ship_to_address_is_skipped() -> None:
     with pytest.raises(Skip, match=r"Sophio requires items \(an array\)"):
         SOPHIO.build(docs_order().model_copy(update={"items": ()}))
     empty = Address()
-    with pytest.raises(Skip, match=r"Sophio requires shipTo\.name"):
+    with pytest.raises(Skip, match=r"Sophio requires shipTo\.(name|street1)"):
         SOPHIO.build(docs_order().model_copy(update={"shipping_address": None, "billing": empty}))
+
+
+def test_a_shipping_address_without_a_name_takes_the_billing_name() -> None:
+    order = docs_order()
+    assert order.shipping_address is not None and order.billing.name
+    nameless = order.shipping_address.model_copy(update={"first_name": "", "last_name": ""})
+    payload = SOPHIO.build(order.model_copy(update={"shipping_address": nameless}))
+    assert payload["shipTo"]["name"] == order.billing.name
+    assert payload["shipTo"]["street1"] == nameless.address_1
 
 
 def test_empty_codes_are_left_out_not_sent_empty() -> None:
