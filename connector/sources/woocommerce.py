@@ -133,6 +133,10 @@ class WooCommerce(Source):
     def extra_lookback(self) -> float:  # type: ignore[override]
         return 0.0 if self.supports_modified_after() else LEGACY_LOOKBACK
 
+    @property
+    def window_basis(self) -> str:  # type: ignore[override]
+        return "modified" if self.supports_modified_after() else "created"
+
     def modified(self, since: datetime) -> Iterator[Page]:
         if self.supports_modified_after():
             params = {"modified_after": wc_time(since), "dates_are_gmt": "true", "orderby": "id"}

@@ -45,9 +45,17 @@ def test_stores_older_than_5_8_fall_back_to_creation_date(tmp_path) -> None:  # 
         run = connector("poll")
         assert run.code == 0, run.err
         assert "WooCommerce < 5.8" in run.err
+        assert "reading orders created since" in run.err and "modified since" not in run.err
         assert connector.states() == {str(order["id"]): "delivered"}
         lists = [r for r in wc.requests if r.method == "GET" and r.path.endswith("/orders")]
         assert lists and all("after" in r.query and "modified_after" not in r.query for r in lists)
+
+
+def test_a_current_store_is_first_polled_by_modification_date(connector: Connector) -> None:
+    connector.wc.add_order(one(24))
+    run = connector("poll")
+    assert run.code == 0, run.err
+    assert "reading orders modified since" in run.err
 
 
 def test_backfill_by_creation_date_dry_run_then_real_then_resumed(connector: Connector) -> None:
