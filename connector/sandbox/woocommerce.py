@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from http import HTTPStatus
 from typing import Any
-from urllib.parse import unquote, urlencode
+from urllib.parse import unquote, urlencode, urlsplit
 
 from connector.sandbox.server import RecordedRequest, Response, SandboxServer
 from connector.sandbox.wcdates import date_pair, format_wc, from_gmt, from_local, site_timezone, to_second, utc_now
@@ -91,8 +91,10 @@ class WooCommerceSandbox(SandboxServer):
         orders: Iterable[Mapping[str, Any]] | None = None,
         clock: Callable[[], datetime] | None = None,
         allow_basic_auth: bool = True,
+        home_url: str | None = None,
     ) -> None:
         super().__init__()
+        self._home_url = home_url.rstrip("/") if home_url else None
         self.wc_version = wc_version
         self.site_utc_offset_hours = site_utc_offset_hours
         self.site_tz = site_timezone(site_utc_offset_hours)
@@ -110,6 +112,14 @@ class WooCommerceSandbox(SandboxServer):
     @property
     def consumer_secret(self) -> str:
         return self.auth.consumer_secret
+
+    @property
+    def home_url(self) -> str:
+        """The address the store knows itself by (WordPress's home URL): ``url`` unless given.
+
+        Like WooCommerce, OAuth 1.0a signatures are checked against this address, not against the
+        Host the client used: a client signing for ``http://localhost:PORT`` gets 401 "Invalid signature"."""
+        return self._home_url or self.url
 
     @property
     def supports_modified_filters(self) -> bool:
@@ -213,9 +223,11 @@ class WooCommerceSandbox(SandboxServer):
         root = f"http://{host}/wp-json/"
         method = "GET" if request.method == "HEAD" else request.method
         if route == "/":
-            return self._site_index(root) if method == "GET" else _no_route()
-        auth = self.auth.authenticate(request.method, f"http://{host}{request.path}", last_values(request.raw_query),
-                                      request.headers)
+            return self._site_index() if method == "GET" else _no_route()
+        # WC_REST_Authentication signs get_home_url() + the request path, whatever Host was used
+        home = urlsplit(self.home_url)
+        auth = self.auth.authenticate(request.method, f"{home.scheme}://{home.netloc}{request.path}",
+                                      last_values(request.raw_query), request.headers)
         if auth.error is not None:
             return _wc_error(401, "woocommerce_rest_authentication_error", auth.error)
         return self._route(method, route.lower(), params, auth, root)
@@ -317,8 +329,8 @@ class WooCommerceSandbox(SandboxServer):
         return ", ".join(links)
 
     # -- discovery -------------------------------------------------------------------------
-    def _site_index(self, root: str) -> Response:
-        home = root.removesuffix("/wp-json/")
+    def _site_index(self) -> Response:
+        home = self.home_url
         body = {
             "name": "Sandbox Store",
             "description": "A simulated WooCommerce store",

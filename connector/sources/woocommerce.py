@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 from woocommerce import API
@@ -87,6 +88,8 @@ class WooCommerce(Source):
 
     def _json(self, endpoint: str, response: requests.Response) -> Any:
         status = response.status_code
+        if status == 401 and self._oauth and _bad_signature(response):
+            raise SourceAuthError(self._signature_advice(response))
         if status in (401, 403):
             raise SourceAuthError(f"WooCommerce refused the credentials ({status}: {_message(response)}); "
                                   "check WOOCOMMERCE_CONSUMER_KEY / WOOCOMMERCE_CONSUMER_SECRET"
@@ -107,6 +110,34 @@ class WooCommerce(Source):
                 f"WooCommerce {endpoint} answered {status} with {content_type or 'no content type'}, not JSON "
                 "(a host captcha or maintenance page?)", retry_after=parse_retry_after(response.headers.get("Retry-After")))
         return body
+
+    @property
+    def _oauth(self) -> bool:
+        """The package signs with OAuth 1.0a whenever the URL is not https."""
+        return not self.settings.url.lower().startswith("https")
+
+    def _signature_advice(self, response: requests.Response) -> str:
+        """401 "Invalid signature" over plain HTTP: the store signs its own address (WordPress's home URL)
+        plus the path, so any difference in scheme, host or port from WOOCOMMERCE_URL breaks every request."""
+        ours = self.settings.url.rstrip("/")
+        home = self._home_url()
+        where = (f"WOOCOMMERCE_URL is {ours} but the store's own address is {home}; "
+                 if home and not _same_address(home, ours) else "")
+        return (f"WooCommerce refused the request signature (401: {_message(response)}): {where}over plain HTTP the "
+                "OAuth signature covers the URL, so WOOCOMMERCE_URL must be exactly the store's address (scheme, host "
+                "and port as the store knows itself, e.g. localhost and 127.0.0.1 differ)"
+                + ("" if where else "; if it is, check WOOCOMMERCE_CONSUMER_SECRET"))
+
+    def _home_url(self) -> str | None:
+        """The store's own address from the public REST index (GET /wp-json/, no credentials), or None."""
+        try:
+            response = requests.get(f"{self.settings.url.rstrip('/')}/wp-json/", timeout=self.api.timeout,
+                                    headers={"User-Agent": USER_AGENT, "Accept": "application/json"})
+            body = response.json() if response.status_code == 200 else None
+        except (requests.RequestException, ValueError):
+            return None
+        home = body.get("home") or body.get("url") if isinstance(body, dict) else None
+        return str(home).rstrip("/") if isinstance(home, str) and home else None
 
     # -- windows -----------------------------------------------------------------------------
 
@@ -297,6 +328,23 @@ def _address(data: dict[str, Any]) -> Address:
         address_1=text("address_1"), address_2=text("address_2"), city=text("city"), state=text("state"),
         postcode=text("postcode"), country=text("country").upper(), phone=text("phone"), email=text("email"),
     )
+
+
+def _bad_signature(response: requests.Response) -> bool:
+    try:
+        body = response.json()
+    except ValueError:
+        return False
+    return isinstance(body, dict) and "invalid signature" in str(body.get("message") or "").lower()
+
+
+def _same_address(a: str, b: str) -> bool:
+    """Scheme, host and port (with the scheme's default port) and path, compared as a signature sees them."""
+    def key(url: str) -> tuple[str, str, int | None, str]:
+        parts = urlsplit(url)
+        port = parts.port or {"http": 80, "https": 443}.get(parts.scheme.lower())
+        return parts.scheme.lower(), (parts.hostname or "").lower(), port, parts.path.rstrip("/")
+    return key(a) == key(b)
 
 
 def _int_header(response: requests.Response, name: str, default: int) -> int:

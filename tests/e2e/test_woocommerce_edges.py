@@ -140,3 +140,29 @@ def test_status_table_and_a_scoped_retry(connector: Connector) -> None:
     assert scoped.code == 0 and "re-queued 1 deliveries" in scoped.out
     assert connector("poll").code == 0
     assert connector.states() == {str(first["id"]): "delivered", str(second["id"]): "dead"}
+
+
+@pytest.mark.parametrize("command", [["check"], ["poll"]])
+def test_a_url_other_than_the_stores_own_address_is_named_not_the_key(connector: Connector,
+                                                                       command: list[str]) -> None:
+    """Over plain HTTP WooCommerce signs its own address: `localhost` for a store at 127.0.0.1 is a 401
+    "Invalid signature", which must point at WOOCOMMERCE_URL, not at the key and secret."""
+    connector.wc.add_order(one(25))
+    elsewhere = connector.wc.url.replace("127.0.0.1", "localhost")
+    run = connector(*command, WOOCOMMERCE_URL=elsewhere)
+    assert run.code == (2 if command == ["check"] else 1)
+    output = run.out + run.err
+    assert "Invalid signature - provided signature does not match." in output
+    assert f"WOOCOMMERCE_URL is {elsewhere} but the store's own address is {connector.wc.url}" in output
+    assert "WOOCOMMERCE_URL must be exactly the store's address" in output
+    assert "WOOCOMMERCE_CONSUMER_KEY" not in output and WC_SECRET not in output
+    assert connector.states() == {}
+    assert connector(*command).code == 0  # the store's own address works
+
+
+def test_a_wrong_secret_over_plain_http_names_the_url_and_then_the_secret(connector: Connector) -> None:
+    run = connector("check", WOOCOMMERCE_CONSUMER_SECRET="cs_not_the_secret")
+    assert run.code == 2
+    output = run.out + run.err
+    assert "Invalid signature" in output and "WOOCOMMERCE_URL must be exactly the store's address" in output
+    assert "if it is, check WOOCOMMERCE_CONSUMER_SECRET" in output and "cs_not_the_secret" not in output
