@@ -6,6 +6,7 @@ Polling facts (shared/research/woocommerce.md): `modified_after` with a naive UT
 `order=asc`; `per_page=100` and every page (X-WP-TotalPages); only the configured statuses;
 the `*_gmt` fields are the truth. Stores older than 5.8 have no `modified_after`: we fall back
 to the creation date with a wider look-back and say so. A 200/202 that is not JSON is an error.
+Orders carry no weights: each page's lines get them from the catalogue (`woocommerce_weights`).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from connector.config import WooCommerceSettings
 from connector.delivery import parse_retry_after
 from connector.orders import Address, Coupon, Customer, Fee, LineItem, MalformedOrder, Option, Order, money
 from connector.sources.base import Page, Source, SourceAuthError, SourceError, TransientSourceError, retrying
+from connector.sources.woocommerce_weights import ProductWeights
 
 log = logging.getLogger("connector.sources.woocommerce")
 
@@ -68,6 +70,7 @@ class WooCommerce(Source):
             user_agent=USER_AGENT,
         )
         self._supports_modified: bool | None = None
+        self.weights = ProductWeights(self._get)  # line weights from the catalogue, cached for this source's life
 
     @property
     def store(self) -> str:
@@ -197,12 +200,11 @@ class WooCommerce(Source):
                 pages = _int_header(response, "X-WP-TotalPages", 1)
                 first_total = total if first_total is None else first_total
                 page = Page(seen=len(body))
-                for raw in body:
-                    seen_ids.add(str(raw.get("id")) if isinstance(raw, dict) else "")
-                    if not isinstance(raw, dict):
-                        continue
-                    if raw.get("status") in self.settings.statuses:  # re-filter: some hosts ignore filters
-                        page.orders.append(self.read(raw))
+                seen_ids.update(str(raw.get("id")) if isinstance(raw, dict) else "" for raw in body)
+                # re-filter: some hosts ignore filters
+                taken = [raw for raw in body if isinstance(raw, dict) and raw.get("status") in self.settings.statuses]
+                self.weights.load(taken)
+                page.orders.extend(self.read(raw) for raw in taken)
                 yield page
                 page_number += 1
             if total >= first_total and len(seen_ids) >= min(total, first_total):
@@ -276,6 +278,7 @@ class WooCommerce(Source):
         if isinstance(exponent, int) and exponent < 0:
             unit = unit.quantize(Decimal(1).scaleb(exponent))
         product_id = item.get("product_id") or None
+        weight = self.weights.weight(product_id, item.get("variation_id"))
         options = tuple(
             _option(m) for m in item.get("meta_data") or []
             if isinstance(m, dict) and not str(m.get("key", "")).startswith("_") and isinstance(m.get("value"), str | int | float)
@@ -293,6 +296,8 @@ class WooCommerce(Source):
             url=f"{self.settings.url}/?post_type=product&p={product_id}" if product_id else "",
             image_url=str((item.get("image") or {}).get("src") or ""),
             options=options,
+            weight=weight,
+            weight_unit=(self.weights.unit or "") if weight is not None else "",
         )
 
 
