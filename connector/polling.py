@@ -51,8 +51,8 @@ def poll(ledger: Ledger, source: Source, destinations: Sequence[str], *, lookbac
     reach = timedelta(seconds=max(lookback, source.extra_lookback))
     if cursor is None or cursor.position is None:
         since = started - reach
-        log.info("first poll of %s %s: reading orders modified since %s; older orders need `connector backfill`",
-                 source.name, source.store, since.isoformat())
+        log.info("first poll of %s %s: reading orders %s since %s; older orders need `connector backfill`",
+                 source.name, source.store, source.window_basis, since.isoformat())
     else:
         since = cursor.position - reach
     totals = dict(seen=0, new_deliveries=0, new_orders=0, requeued=0, rejected=0)

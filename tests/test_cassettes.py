@@ -94,6 +94,8 @@ def test_woocommerce_orders_page() -> None:
     assert all(isinstance(o, Order | Rejected) for o in orders)
     assert all(o.status in ("processing", "completed") for o in orders if isinstance(o, Order))
     assert all(o.created_at.tzinfo is not None for o in orders if isinstance(o, Order))
+    items = [i for o in orders if isinstance(o, Order) for i in o.items]
+    assert any(i.weight is not None and i.weight_unit == "kilograms" for i in items)  # from the catalogue
 
 
 def test_sonarid_submission() -> None:

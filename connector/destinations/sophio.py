@@ -34,9 +34,10 @@ What the document leaves open, and what we chose:
   `shippingAmount` (as in the sample).
 - `residential` is true when the address has no company (the platforms do not record it).
 - Weight `units`: the document shows "pounds" and "ounces"; kilograms and grams are converted to them.
+  The order's `weight` is the sum of the lines' weights × quantities (sent only when every line has one).
 - `AdvancedOptions` carries the platform in customField1 and the platform's order id in customField2.
 Documented fields the platforms cannot supply, so never sent: shipByDate, warehouseLocation, carrierCode,
-serviceCode, packageCode, confirmation, shipDate, the order's weight and dimensions, tagIds and the other
+serviceCode, packageCode, confirmation, shipDate, the order's dimensions, tagIds and the other
 AdvancedOptions (warehouseId, source, storeId, containsAlcohol, billTo*). There is no currency field.
 """
 
@@ -173,6 +174,19 @@ def weight(item: LineItem) -> dict[str, Any] | None:
     return {"value": value, "units": units}
 
 
+def order_weight(order: Order) -> dict[str, Any] | None:
+    """The order's weight: the sum of its lines' weights × quantities, in the lines' Sophio unit (ounces when
+    they differ); None unless every line has a weight, since a partial sum would understate the parcel."""
+    weights = [(weight(item), item.quantity) for item in order.items if item.quantity]
+    if not weights or any(w is None for w, _ in weights):
+        return None
+    units = {w["units"] for w, _ in weights if w is not None}
+    unit = units.pop() if len(units) == 1 else "ounces"
+    total = sum(((w["value"] * (16 if unit == "ounces" and w["units"] == "pounds" else 1)) * quantity
+                 for w, quantity in weights if w is not None), Decimal("0"))
+    return {"value": total, "units": unit}
+
+
 def status_slug(status: str) -> str:
     """"Awaiting Fulfillment", "awaiting-fulfillment" and "awaiting_fulfillment" are the same status."""
     return "_".join(status.strip().lower().replace("-", " ").replace("_", " ").split())
@@ -224,6 +238,7 @@ class Sophio(Destination):
             "customerNotes": order.note,
             "paymentMethod": order.payment_method,
             "requestedShippingService": order.shipping_method,
+            "weight": order_weight(order),
             "AdvancedOptions": {
                 "customField1": order.source,
                 "customField2": order.id,

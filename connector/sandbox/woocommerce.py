@@ -1,4 +1,5 @@
-"""A simulated WooCommerce store: the wc/v3 orders endpoints over plain HTTP, with WooCommerce's auth."""
+"""A simulated WooCommerce store: the wc/v3 orders endpoints over plain HTTP, with WooCommerce's auth,
+and the catalogue reads a client needs for line weights (products, variations, the weight unit)."""
 
 from __future__ import annotations
 
@@ -9,11 +10,12 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from http import HTTPStatus
 from typing import Any
-from urllib.parse import unquote, urlencode
+from urllib.parse import unquote, urlencode, urlsplit
 
 from connector.sandbox.server import RecordedRequest, Response, SandboxServer
 from connector.sandbox.wcdates import date_pair, format_wc, from_gmt, from_local, site_timezone, to_second, utc_now
 from connector.sandbox.woocommerce_auth import AuthResult, WooCommerceAuth
+from connector.sandbox.woocommerce_products import DEFAULT_WEIGHT_UNIT, render_variation, sample_catalog, weight_unit_setting
 from connector.sandbox.woocommerce_query import (
     MODIFIED_FILTERS_SINCE,
     InvalidParams,
@@ -22,6 +24,7 @@ from connector.sandbox.woocommerce_query import (
     last_values,
     order_collection_args,
     php_query,
+    sanitize_params,
     version_tuple,
 )
 
@@ -31,6 +34,15 @@ FIRST_ORDER_ID = 1001
 WORDPRESS_VERSION = "6.7.1"
 
 _ORDER_ROUTE = re.compile(r"^/wc/v3/orders/(\d+)$")
+_VARIATIONS_ROUTE = re.compile(r"^/wc/v3/products/(\d+)/variations$")
+_WEIGHT_UNIT_ROUTE = "/wc/v3/settings/products/woocommerce_weight_unit"
+_IDS: dict[str, Any] = {"type": "array", "items": {"type": "integer"}, "default": []}
+#: the collection args of /products and /products/{id}/variations that the sandbox honours
+CATALOG_ARGS: dict[str, dict[str, Any]] = {
+    "page": {"type": "integer", "default": 1, "minimum": 1},
+    "per_page": {"type": "integer", "default": 10, "minimum": 1, "maximum": 100},
+    "include": _IDS,
+}
 _NOT_FOUND_PAGE = (b"<!DOCTYPE html><html><head><title>Page not found</title></head>"
                    b"<body><h1>Not Found</h1></body></html>")
 
@@ -91,8 +103,14 @@ class WooCommerceSandbox(SandboxServer):
         orders: Iterable[Mapping[str, Any]] | None = None,
         clock: Callable[[], datetime] | None = None,
         allow_basic_auth: bool = True,
+        home_url: str | None = None,
+        weight_unit: str = DEFAULT_WEIGHT_UNIT,
     ) -> None:
         super().__init__()
+        self.weight_unit = weight_unit
+        #: the catalogue by id (`woocommerce_products`); tests may edit or delete entries
+        self.products, self.variations = sample_catalog()
+        self._home_url = home_url.rstrip("/") if home_url else None
         self.wc_version = wc_version
         self.site_utc_offset_hours = site_utc_offset_hours
         self.site_tz = site_timezone(site_utc_offset_hours)
@@ -110,6 +128,14 @@ class WooCommerceSandbox(SandboxServer):
     @property
     def consumer_secret(self) -> str:
         return self.auth.consumer_secret
+
+    @property
+    def home_url(self) -> str:
+        """The address the store knows itself by (WordPress's home URL): ``url`` unless given.
+
+        Like WooCommerce, OAuth 1.0a signatures are checked against this address, not against the
+        Host the client used: a client signing for ``http://localhost:PORT`` gets 401 "Invalid signature"."""
+        return self._home_url or self.url
 
     @property
     def supports_modified_filters(self) -> bool:
@@ -213,9 +239,11 @@ class WooCommerceSandbox(SandboxServer):
         root = f"http://{host}/wp-json/"
         method = "GET" if request.method == "HEAD" else request.method
         if route == "/":
-            return self._site_index(root) if method == "GET" else _no_route()
-        auth = self.auth.authenticate(request.method, f"http://{host}{request.path}", last_values(request.raw_query),
-                                      request.headers)
+            return self._site_index() if method == "GET" else _no_route()
+        # WC_REST_Authentication signs get_home_url() + the request path, whatever Host was used
+        home = urlsplit(self.home_url)
+        auth = self.auth.authenticate(request.method, f"{home.scheme}://{home.netloc}{request.path}",
+                                      last_values(request.raw_query), request.headers)
         if auth.error is not None:
             return _wc_error(401, "woocommerce_rest_authentication_error", auth.error)
         return self._route(method, route.lower(), params, auth, root)
@@ -247,6 +275,14 @@ class WooCommerceSandbox(SandboxServer):
             if method != "GET":
                 return _no_route()
             return self._get_order(int(match.group(1)), params, auth, root)
+        if route == "/wc/v3/products" or _VARIATIONS_ROUTE.match(route) or route == _WEIGHT_UNIT_ROUTE:
+            if method != "GET":
+                return _no_route()
+            if not auth.authenticated:
+                return _wc_error(401, "woocommerce_rest_cannot_view", "Sorry, you cannot list resources.")
+            if route == _WEIGHT_UNIT_ROUTE:
+                return _wp_json(200, weight_unit_setting(self.weight_unit))
+            return self._list_catalog(route, params)
         if route == "/wc/v3/system_status":
             if method != "GET":
                 return _no_route()
@@ -268,6 +304,28 @@ class WooCommerceSandbox(SandboxServer):
         link = self._pagination_links(query.page, total_pages, params, f"{root}wc/v3/orders")
         headers.append(("Link", link) if link else ("Link", f'<{root}>; rel="https://api.w.org/"'))
         return _wp_json(200, body, headers)
+
+    def _list_catalog(self, route: str, params: dict[str, PhpValue]) -> Response:
+        """Products, or one product's variations (an unknown parent has none), by id, `include`d ones only."""
+        try:
+            values = sanitize_params(params, CATALOG_ARGS)
+        except InvalidParams as exc:
+            return _wc_error(400, "rest_invalid_param", str(exc), params=exc.errors)
+        match = _VARIATIONS_ROUTE.match(route)
+        with self._lock:
+            if match:
+                parent = self.products.get(int(match.group(1)))
+                rows = [render_variation(v, parent) for v in self.variations.values()
+                        if v.get("parent_id") == int(match.group(1))]
+            else:
+                rows = [copy.deepcopy(p) for p in self.products.values()]
+        if values["include"]:
+            rows = [row for row in rows if row["id"] in values["include"]]
+        rows.sort(key=lambda row: row["id"])
+        per_page, page = values["per_page"], values["page"]
+        total_pages = -(-len(rows) // per_page)
+        body = rows[(page - 1) * per_page: page * per_page]
+        return _wp_json(200, body, [("X-WP-Total", str(len(rows))), ("X-WP-TotalPages", str(total_pages))])
 
     def _get_order(self, order_id: int, params: dict[str, PhpValue], auth: AuthResult, root: str) -> Response:
         with self._lock:
@@ -317,8 +375,8 @@ class WooCommerceSandbox(SandboxServer):
         return ", ".join(links)
 
     # -- discovery -------------------------------------------------------------------------
-    def _site_index(self, root: str) -> Response:
-        home = root.removesuffix("/wp-json/")
+    def _site_index(self) -> Response:
+        home = self.home_url
         body = {
             "name": "Sandbox Store",
             "description": "A simulated WooCommerce store",

@@ -102,6 +102,8 @@ class Source(ABC):
     name: ClassVar[str]
     #: how far back a window must reach at least (a store without modified-date filtering needs more)
     extra_lookback: float = 0.0
+    #: what `modified` windows filter by, for the log: "modified", or "created" on a store that cannot filter by it
+    window_basis: str = "modified"
     #: set by the pipeline: a source that pays extra requests per order may reuse what the ledger holds
     recall: Recall | None = None
 

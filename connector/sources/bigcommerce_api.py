@@ -1,7 +1,9 @@
 """The BigCommerce V2 REST API as the source uses it: one GET with all the I/O policy.
 
 Auth and the HTTP session come from the official `bigcommerce` package's `OAuthConnection`
-(`X-Auth-Token`, `Accept: application/json`, one `requests.Session`). Its resource helpers are
+(`X-Auth-Token`, `Accept: application/json`, one `requests.Session`); `Content-Type: application/json`
+is added because the Orders V2 spec marks it required on GET /orders/{id}/products (and `Accept` on
+every path), although those GETs carry no body. Its resource helpers are
 not used: they turn a 204 into a bogus item, spend an extra request per listing and drop line
 items past 50 (shared/research/bigcommerce.md §7). Here:
 
@@ -53,6 +55,7 @@ class Connection(OAuthConnection):  # type: ignore[misc]  # the package has no t
         if not settings.client_id:  # X-Auth-Client is no longer required; never send it empty
             self._session.headers.pop("X-Auth-Client", None)
         self._session.headers["User-Agent"] = USER_AGENT
+        self._session.headers["Content-Type"] = "application/json"  # required by the spec on /orders/{id}/products
 
     def full_path(self, url: str) -> str:
         return f"{self.base_url}{self.api_path.format(self.store_hash, url.lstrip('/'))}"

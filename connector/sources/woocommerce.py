@@ -6,6 +6,7 @@ Polling facts (shared/research/woocommerce.md): `modified_after` with a naive UT
 `order=asc`; `per_page=100` and every page (X-WP-TotalPages); only the configured statuses;
 the `*_gmt` fields are the truth. Stores older than 5.8 have no `modified_after`: we fall back
 to the creation date with a wider look-back and say so. A 200/202 that is not JSON is an error.
+Orders carry no weights: each page's lines get them from the catalogue (`woocommerce_weights`).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 from woocommerce import API
@@ -26,6 +28,7 @@ from connector.config import WooCommerceSettings
 from connector.delivery import parse_retry_after
 from connector.orders import Address, Coupon, Customer, Fee, LineItem, MalformedOrder, Option, Order, money
 from connector.sources.base import Page, Source, SourceAuthError, SourceError, TransientSourceError, retrying
+from connector.sources.woocommerce_weights import ProductWeights
 
 log = logging.getLogger("connector.sources.woocommerce")
 
@@ -67,6 +70,7 @@ class WooCommerce(Source):
             user_agent=USER_AGENT,
         )
         self._supports_modified: bool | None = None
+        self.weights = ProductWeights(self._get)  # line weights from the catalogue, cached for this source's life
 
     @property
     def store(self) -> str:
@@ -87,6 +91,8 @@ class WooCommerce(Source):
 
     def _json(self, endpoint: str, response: requests.Response) -> Any:
         status = response.status_code
+        if status == 401 and self._oauth and _bad_signature(response):
+            raise SourceAuthError(self._signature_advice(response))
         if status in (401, 403):
             raise SourceAuthError(f"WooCommerce refused the credentials ({status}: {_message(response)}); "
                                   "check WOOCOMMERCE_CONSUMER_KEY / WOOCOMMERCE_CONSUMER_SECRET"
@@ -107,6 +113,34 @@ class WooCommerce(Source):
                 f"WooCommerce {endpoint} answered {status} with {content_type or 'no content type'}, not JSON "
                 "(a host captcha or maintenance page?)", retry_after=parse_retry_after(response.headers.get("Retry-After")))
         return body
+
+    @property
+    def _oauth(self) -> bool:
+        """The package signs with OAuth 1.0a whenever the URL is not https."""
+        return not self.settings.url.lower().startswith("https")
+
+    def _signature_advice(self, response: requests.Response) -> str:
+        """401 "Invalid signature" over plain HTTP: the store signs its own address (WordPress's home URL)
+        plus the path, so any difference in scheme, host or port from WOOCOMMERCE_URL breaks every request."""
+        ours = self.settings.url.rstrip("/")
+        home = self._home_url()
+        where = (f"WOOCOMMERCE_URL is {ours} but the store's own address is {home}; "
+                 if home and not _same_address(home, ours) else "")
+        return (f"WooCommerce refused the request signature (401: {_message(response)}): {where}over plain HTTP the "
+                "OAuth signature covers the URL, so WOOCOMMERCE_URL must be exactly the store's address (scheme, host "
+                "and port as the store knows itself, e.g. localhost and 127.0.0.1 differ)"
+                + ("" if where else "; if it is, check WOOCOMMERCE_CONSUMER_SECRET"))
+
+    def _home_url(self) -> str | None:
+        """The store's own address from the public REST index (GET /wp-json/, no credentials), or None."""
+        try:
+            response = requests.get(f"{self.settings.url.rstrip('/')}/wp-json/", timeout=self.api.timeout,
+                                    headers={"User-Agent": USER_AGENT, "Accept": "application/json"})
+            body = response.json() if response.status_code == 200 else None
+        except (requests.RequestException, ValueError):
+            return None
+        home = body.get("home") or body.get("url") if isinstance(body, dict) else None
+        return str(home).rstrip("/") if isinstance(home, str) and home else None
 
     # -- windows -----------------------------------------------------------------------------
 
@@ -132,6 +166,10 @@ class WooCommerce(Source):
     @property
     def extra_lookback(self) -> float:  # type: ignore[override]
         return 0.0 if self.supports_modified_after() else LEGACY_LOOKBACK
+
+    @property
+    def window_basis(self) -> str:  # type: ignore[override]
+        return "modified" if self.supports_modified_after() else "created"
 
     def modified(self, since: datetime) -> Iterator[Page]:
         if self.supports_modified_after():
@@ -162,12 +200,11 @@ class WooCommerce(Source):
                 pages = _int_header(response, "X-WP-TotalPages", 1)
                 first_total = total if first_total is None else first_total
                 page = Page(seen=len(body))
-                for raw in body:
-                    seen_ids.add(str(raw.get("id")) if isinstance(raw, dict) else "")
-                    if not isinstance(raw, dict):
-                        continue
-                    if raw.get("status") in self.settings.statuses:  # re-filter: some hosts ignore filters
-                        page.orders.append(self.read(raw))
+                seen_ids.update(str(raw.get("id")) if isinstance(raw, dict) else "" for raw in body)
+                # re-filter: some hosts ignore filters
+                taken = [raw for raw in body if isinstance(raw, dict) and raw.get("status") in self.settings.statuses]
+                self.weights.load(taken)
+                page.orders.extend(self.read(raw) for raw in taken)
                 yield page
                 page_number += 1
             if total >= first_total and len(seen_ids) >= min(total, first_total):
@@ -241,6 +278,7 @@ class WooCommerce(Source):
         if isinstance(exponent, int) and exponent < 0:
             unit = unit.quantize(Decimal(1).scaleb(exponent))
         product_id = item.get("product_id") or None
+        weight = self.weights.weight(product_id, item.get("variation_id"))
         options = tuple(
             _option(m) for m in item.get("meta_data") or []
             if isinstance(m, dict) and not str(m.get("key", "")).startswith("_") and isinstance(m.get("value"), str | int | float)
@@ -258,6 +296,8 @@ class WooCommerce(Source):
             url=f"{self.settings.url}/?post_type=product&p={product_id}" if product_id else "",
             image_url=str((item.get("image") or {}).get("src") or ""),
             options=options,
+            weight=weight,
+            weight_unit=(self.weights.unit or "") if weight is not None else "",
         )
 
 
@@ -293,6 +333,23 @@ def _address(data: dict[str, Any]) -> Address:
         address_1=text("address_1"), address_2=text("address_2"), city=text("city"), state=text("state"),
         postcode=text("postcode"), country=text("country").upper(), phone=text("phone"), email=text("email"),
     )
+
+
+def _bad_signature(response: requests.Response) -> bool:
+    try:
+        body = response.json()
+    except ValueError:
+        return False
+    return isinstance(body, dict) and "invalid signature" in str(body.get("message") or "").lower()
+
+
+def _same_address(a: str, b: str) -> bool:
+    """Scheme, host and port (with the scheme's default port) and path, compared as a signature sees them."""
+    def key(url: str) -> tuple[str, str, int | None, str]:
+        parts = urlsplit(url)
+        port = parts.port or {"http": 80, "https": 443}.get(parts.scheme.lower())
+        return parts.scheme.lower(), (parts.hostname or "").lower(), port, parts.path.rstrip("/")
+    return key(a) == key(b)
 
 
 def _int_header(response: requests.Response, name: str, default: int) -> int:

@@ -87,6 +87,7 @@ def bc() -> Iterator[BigCommerceSandbox]:
     with BigCommerceSandbox(BC_HASH, BC_TOKEN) as server:
         yield server
     assert server.errors == []
+    assert server.missing_headers == []  # every request carried the headers the Orders V2 spec requires
 
 
 @pytest.fixture

@@ -45,9 +45,17 @@ def test_stores_older_than_5_8_fall_back_to_creation_date(tmp_path) -> None:  # 
         run = connector("poll")
         assert run.code == 0, run.err
         assert "WooCommerce < 5.8" in run.err
+        assert "reading orders created since" in run.err and "modified since" not in run.err
         assert connector.states() == {str(order["id"]): "delivered"}
         lists = [r for r in wc.requests if r.method == "GET" and r.path.endswith("/orders")]
         assert lists and all("after" in r.query and "modified_after" not in r.query for r in lists)
+
+
+def test_a_current_store_is_first_polled_by_modification_date(connector: Connector) -> None:
+    connector.wc.add_order(one(24))
+    run = connector("poll")
+    assert run.code == 0, run.err
+    assert "reading orders modified since" in run.err
 
 
 def test_backfill_by_creation_date_dry_run_then_real_then_resumed(connector: Connector) -> None:
@@ -175,3 +183,29 @@ def test_show_tells_one_orders_whole_story(connector: Connector) -> None:
 
     missing = connector("show", "999999")
     assert missing.code == 2 and missing.err.count("\n") == 1 and "not in the ledger" in missing.err
+
+
+@pytest.mark.parametrize("command", [["check"], ["poll"]])
+def test_a_url_other_than_the_stores_own_address_is_named_not_the_key(connector: Connector,
+                                                                       command: list[str]) -> None:
+    """Over plain HTTP WooCommerce signs its own address: `localhost` for a store at 127.0.0.1 is a 401
+    "Invalid signature", which must point at WOOCOMMERCE_URL, not at the key and secret."""
+    connector.wc.add_order(one(25))
+    elsewhere = connector.wc.url.replace("127.0.0.1", "localhost")
+    run = connector(*command, WOOCOMMERCE_URL=elsewhere)
+    assert run.code == (2 if command == ["check"] else 1)
+    output = run.out + run.err
+    assert "Invalid signature - provided signature does not match." in output
+    assert f"WOOCOMMERCE_URL is {elsewhere} but the store's own address is {connector.wc.url}" in output
+    assert "WOOCOMMERCE_URL must be exactly the store's address" in output
+    assert "WOOCOMMERCE_CONSUMER_KEY" not in output and WC_SECRET not in output
+    assert connector.states() == {}
+    assert connector(*command).code == 0  # the store's own address works
+
+
+def test_a_wrong_secret_over_plain_http_names_the_url_and_then_the_secret(connector: Connector) -> None:
+    run = connector("check", WOOCOMMERCE_CONSUMER_SECRET="cs_not_the_secret")
+    assert run.code == 2
+    output = run.out + run.err
+    assert "Invalid signature" in output and "WOOCOMMERCE_URL must be exactly the store's address" in output
+    assert "if it is, check WOOCOMMERCE_CONSUMER_SECRET" in output and "cs_not_the_secret" not in output

@@ -281,3 +281,56 @@ def test_canary_secrets_never_reach_any_output(everywhere: Everywhere, tmp_path:
     assert "Invalid authentication" in written and "REDACTED" in cassette.read_text()
     leaked = [form for form in forms if form in written]
     assert leaked == []
+
+
+def line(item_id: int, product_id: int, variation_id: int = 0, quantity: int = 1) -> dict[str, Any]:
+    return {"id": item_id, "name": f"Item {item_id}", "product_id": product_id, "variation_id": variation_id,
+            "quantity": quantity, "tax_class": "", "subtotal": "10.00", "subtotal_tax": "0.00", "total": "10.00",
+            "total_tax": "0.00", "taxes": [], "meta_data": [], "sku": f"SKU-{item_id}", "price": 10.0 / quantity,
+            "image": {"id": "", "src": ""}, "parent_name": None}
+
+
+def with_lines(seed: int, lines: list[dict[str, Any]]) -> dict[str, Any]:
+    order = one(seed, coupon_lines=[], fee_lines=[], discount_total="0.00", discount_tax="0.00")
+    total = (sum(Decimal(i["total"]) for i in lines) + Decimal(order["shipping_total"])
+             + Decimal(order["shipping_tax"]))
+    return order | {"line_items": lines, "total": str(total), "total_tax": order["shipping_tax"], "tax_lines": []}
+
+
+@pytest.mark.parametrize(("unit", "sophio_unit", "factor"), [
+    ("kg", "pounds", Decimal("0.45359237")), ("g", "ounces", Decimal("28.349523125")),
+    ("lbs", "pounds", None), ("oz", "ounces", None),
+])
+def test_sophio_gets_woocommerce_weights_from_the_catalogue(everywhere: Everywhere, unit: str, sophio_unit: str,
+                                                            factor: Decimal | None) -> None:
+    """WooCommerce orders carry no weights: the products' (and variations') weights reach Sophio, per item
+    and summed for the order, converted to pounds or ounces; a line whose product is gone goes without."""
+    wc = everywhere.wc
+    wc.weight_unit = unit
+    wc.products[33]["weight"] = "2"  # a simple product
+    wc.products[32]["weight"] = "3"  # a variable one: 3204 (XL) has its own weight, 3201 inherits the parent's
+    wc.variations[3204]["weight"] = "4"
+    wc.variations[3201]["weight"] = ""
+    del wc.products[39]  # deleted since the order was placed
+    whole = wc.add_order(with_lines(41, [line(1, 33, quantity=2), line(2, 32, 3204), line(3, 32, 3201)]))
+    partly = wc.add_order(with_lines(42, [line(4, 33), line(5, 39)]))
+    run = everywhere("poll")
+    assert run.code == 0, run.err
+    assert set(everywhere.states("sophio").values()) == {"delivered"}
+
+    def converted(value: str) -> Decimal:
+        return Decimal(value) if factor is None else (Decimal(value) / factor).quantize(Decimal("0.0001"))
+
+    sent = everywhere.sophio.orders[everywhere.order_key(whole["id"])].body
+    assert [i["weight"] for i in sent["items"]] == [
+        {"value": converted(w), "units": sophio_unit} for w in ("2", "4", "3")]
+    assert sent["weight"] == {"value": converted("2") * 2 + converted("4") + converted("3"), "units": sophio_unit}
+    sent = everywhere.sophio.orders[everywhere.order_key(partly["id"])].body
+    assert sent["items"][0]["weight"] == {"value": converted("2"), "units": sophio_unit}
+    assert "weight" not in sent["items"][1] and "weight" not in sent  # the gone product: no weight, still sent
+    catalogue = [r for r in wc.requests if "/products" in r.path or "/settings/" in r.path]
+    assert sorted(r.path.removeprefix("/wp-json/wc/v3/") for r in catalogue) == [
+        "products", "products/32/variations", "settings/products/woocommerce_weight_unit"]
+    [products] = [r for r in catalogue if r.path.endswith("/products")]
+    assert sorted(products.query["include"][0].split(",")) == ["32", "33", "39"]
+    assert set(products.query["per_page"]) == {"100"}  # (the package sends its OAuth query twice)

@@ -26,7 +26,8 @@ class Client:
     def __init__(self, store: BigCommerceSandbox, token: str = TOKEN) -> None:
         self.base = f"{store.api_url}/stores/{store.store_hash}/v2/"
         self.session = requests.Session()
-        self.session.headers.update({"X-Auth-Token": token, "Accept": "application/json"})
+        self.session.headers.update({"X-Auth-Token": token, "Accept": "application/json",
+                                     "Content-Type": "application/json"})
 
     def get(self, path: str, **params: Any) -> requests.Response:
         return self.session.get(self.base + path, params=params, timeout=10)

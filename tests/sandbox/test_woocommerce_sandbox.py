@@ -464,3 +464,17 @@ def test_concurrent_requests_are_all_recorded(store: WooCommerceSandbox) -> None
     assert len(store.requests) == 16
     store.reset_requests()
     assert store.requests == []
+
+
+def test_oauth_is_signed_against_the_stores_own_address_not_the_host_used() -> None:
+    """WC_REST_Authentication signs get_home_url() + path: a client that signs another host is refused."""
+    with WooCommerceSandbox("ck_home", "cs_home") as store:
+        other = store.url.replace("127.0.0.1", "localhost")
+        refused = API(url=other, consumer_key="ck_home", consumer_secret="cs_home", version="wc/v3").get("orders")
+        assert refused.status_code == 401
+        assert refused.json()["code"] == "woocommerce_rest_authentication_error"
+        assert refused.json()["message"] == "Invalid signature - provided signature does not match."
+        assert API(url=store.url, consumer_key="ck_home", consumer_secret="cs_home", version="wc/v3").get(
+            "orders").status_code == 200
+    with WooCommerceSandbox("ck_home", "cs_home", home_url="http://localhost:1") as moved:
+        assert requests.get(f"{moved.url}/wp-json/", timeout=5).json()["home"] == "http://localhost:1"

@@ -80,6 +80,32 @@ def test_full_base_url_headers_and_timeout(store: BigCommerceSandbox) -> None:
     assert "x-auth-client" not in source(store).api.connection.session.headers  # never sent empty
 
 
+def test_every_request_carries_the_headers_the_spec_requires(store: BigCommerceSandbox) -> None:
+    """Orders V2 marks Accept required on every orders GET and Content-Type too on /orders/{id}/products;
+    the sandbox refuses a request without them (400), so a missing one would drop the order's lines."""
+    store.add_order(paid(1, NOW, lines=2, coupon_discount="5.0000",
+                         coupons=[{"code": "SAVE5", "discount": "5.0000"}]))
+    src = source(store)
+    assert src.probe()
+    [order] = orders_of(src.modified(NOW - timedelta(hours=1)))
+    assert isinstance(order, Order) and len(order.items) == 2 and order.coupons
+    assert {r.path.rsplit("/", 1)[-1] for r in store.requests} >= {"orders", "count", "products",
+                                                                      "shipping_addresses", "coupons"}
+    assert store.missing_headers == []
+    for request in calls(store, "/products"):
+        assert request.header("content-type") == "application/json"
+        assert request.header("accept") == "application/json"
+
+
+def test_the_sandbox_refuses_a_products_read_without_content_type(store: BigCommerceSandbox) -> None:
+    store.add_order(paid(1, NOW))
+    src = source(store)
+    del src.api.connection.session.headers["Content-Type"]
+    with pytest.raises(SourceError, match="Content-Type"):
+        list(src.modified(NOW - timedelta(hours=1)))
+    assert store.missing_headers == [("orders/1/products", "Content-Type")]
+
+
 def test_a_request_that_times_out_is_retried(store: BigCommerceSandbox) -> None:
     store.add_order(paid(1, NOW))
     store.faults.add("slow", delay=0.6, path="/stores/abc123/v2/orders")

@@ -34,7 +34,7 @@ NOT_SUPPLIED = {
     "shipByDate": "neither platform has a ship-by date",
     "carrierCode": "chosen by the fulfiller, not the shop", "serviceCode": "idem", "packageCode": "idem",
     "confirmation": "idem", "shipDate": "not shipped yet",
-    "weight": "the order's total weight: the platforms give it per item at best", "dimensions": "no package yet",
+    "dimensions": "no package yet",
     "tagIds": "Sophio's own tags",
 }
 ITEM_NOT_SUPPLIED = {"warehouseLocation": "the fulfiller's bin"}
@@ -42,6 +42,8 @@ ITEM_NOT_SUPPLIED = {"warehouseLocation": "the fulfiller's bin"}
 OURS = {
     "orderKey": "wc-322759-296594",  # <platform>-<store>-<order id>: unique per store and order
     "AdvancedOptions": {"customField1": "woocommerce", "customField2": "296594"},  # the platform and its order id
+    # the lines' weights × quantities, 0.37 × 2 + 1.72 (the sample's 2.0700 is not derived from its lines)
+    "weight": {"value": Decimal("2.46"), "units": "pounds"},
 }
 WHEN = datetime(2018, 7, 17, 12, 8, 6, tzinfo=UTC)
 
@@ -279,6 +281,18 @@ def test_the_documents_types_are_checked_before_sending(change: dict[str, Any], 
     payload = SOPHIO.build(docs_order()) | change
     with pytest.raises(PayloadError, match=error):
         check(payload, REQUEST, "Sophio")
+
+
+@pytest.mark.parametrize(("units", "expected"), [
+    (("pounds", "lbs"), {"value": Decimal("2.46"), "units": "pounds"}),
+    (("kg", "kg"), {"value": Decimal("5.4234"), "units": "pounds"}),  # 0.8157 × 2 + 3.7920, each line rounded
+    (("pounds", "oz"), {"value": Decimal("13.56"), "units": "ounces"}),  # 0.37 lb = 5.92 oz, × 2, + 1.72 oz
+    (("pounds", ""), None),  # a line without a usable weight: no order weight rather than too light a one
+])
+def test_the_order_weight_sums_the_lines(units: tuple[str, str], expected: dict[str, Any] | None) -> None:
+    order = docs_order()
+    items = tuple(item.model_copy(update={"weight_unit": unit}) for item, unit in zip(order.items, units, strict=True))
+    assert SOPHIO.build(order.model_copy(update={"items": items})).get("weight") == expected
 
 
 def test_weight_units_outside_the_document_are_refused() -> None:
