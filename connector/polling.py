@@ -1,8 +1,9 @@
 """Polls and backfills: windows of platform orders into the ledger, the cursor advancing with them.
 
-The live cursor is the time a completed scan started. The next window starts a look-back
-before it, so late commits and clock skew never lose an order; the ledger's UNIQUE key makes
-the overlap free. Pages are enqueued as they arrive and the cursor moves in the same
+The live cursor is the time a completed scan started, on the store's clock (`Source.clock`: its
+first answer's `Date`), never this host's, so a store clock minutes off either way loses nothing.
+The next window starts a look-back before it, so late commits never lose an order; the ledger's
+UNIQUE key makes the overlap free. Pages are enqueued as they arrive and the cursor moves in the same
 transaction as the last page, so a crash repeats work and never skips it.
 """
 
@@ -66,11 +67,12 @@ def poll(ledger: Ledger, source: Source, destinations: Sequence[str], *, lookbac
             following = None if interrupted else next(pages, None)
             last = following is None and not interrupted
             result = ledger.enqueue(source.name, source.store, page.orders, destinations,
-                                    cursor=LIVE if last else None, position=started if last else None)
+                                    cursor=LIVE if last else None, position=_end(source, started) if last else None,
+                                    rewind=True)
             _add(totals, page.seen, result)
             page = following
         if totals["seen"] == 0 and not interrupted:
-            ledger.advance(source.name, source.store, LIVE, started)
+            ledger.advance(source.name, source.store, LIVE, _end(source, started), rewind=True)
         if interrupted:
             log.info("poll of %s %s stopped early for shutdown after %d orders; the cursor stays, "
                      "the next start reads the window again", source.name, source.store, totals["seen"])
@@ -89,6 +91,13 @@ def poll(ledger: Ledger, source: Source, destinations: Sequence[str], *, lookbac
                     "new_orders": report.new_orders, "enqueued": report.enqueued, "malformed": report.rejected,
                     "cursor": report.cursor.isoformat() if report.cursor else None, "error": error})
     return report
+
+
+def _end(source: Source, started: datetime) -> datetime:
+    """Where a completed scan leaves the live cursor: the store's time (which may be behind the last
+    one: the cursor follows it back); this host's only when the store showed none."""
+    seen = source.clock.now if source.clock is not None else None
+    return started if seen is None else _second(seen)
 
 
 def backfill_name(since: datetime, until: datetime | None) -> str:

@@ -210,11 +210,11 @@ class WooCommerceSandbox(SandboxServer):
         if route is None:
             return Response(404, _NOT_FOUND_PAGE, [("Content-Type", "text/html; charset=UTF-8")])
         host = request.header("host") or f"127.0.0.1:{self.port}"
-        root = f"http://{host}/wp-json/"
+        root = f"{self.scheme}://{host}/wp-json/"
         method = "GET" if request.method == "HEAD" else request.method
         if route == "/":
             return self._site_index(root) if method == "GET" else _no_route()
-        auth = self.auth.authenticate(request.method, f"http://{host}{request.path}", last_values(request.raw_query),
+        auth = self.auth.authenticate(request.method, f"{self.scheme}://{host}{request.path}", last_values(request.raw_query),
                                       request.headers)
         if auth.error is not None:
             return _wc_error(401, "woocommerce_rest_authentication_error", auth.error)

@@ -21,11 +21,20 @@ from typing import Any
 import requests
 from woocommerce import API
 
-from connector import USER_AGENT
+from connector import USER_AGENT, tls
 from connector.config import WooCommerceSettings
 from connector.delivery import parse_retry_after
 from connector.orders import Address, Coupon, Customer, Fee, LineItem, MalformedOrder, Option, Order, money
-from connector.sources.base import Page, Source, SourceAuthError, SourceError, TransientSourceError, retrying
+from connector.sources.base import (
+    Page,
+    Source,
+    SourceAuthError,
+    SourceConfigError,
+    SourceError,
+    TransientSourceError,
+    retrying,
+)
+from connector.sources.clock import StoreClock
 
 log = logging.getLogger("connector.sources.woocommerce")
 
@@ -55,8 +64,10 @@ def wc_time(value: datetime) -> str:
 class WooCommerce(Source):
     name = "woocommerce"
 
-    def __init__(self, settings: WooCommerceSettings, *, timeout: float = 30.0) -> None:
+    def __init__(self, settings: WooCommerceSettings, *, timeout: float = 30.0, trust: tls.Trust | None = None) -> None:
         self.settings = settings
+        self.trust = trust or tls.Trust()
+        self.clock = StoreClock()
         self.api = API(
             url=settings.url,
             consumer_key=settings.consumer_key,
@@ -65,8 +76,10 @@ class WooCommerce(Source):
             timeout=(min(10.0, timeout), timeout),
             query_string_auth=settings.query_string_auth,
             user_agent=USER_AGENT,
+            verify_ssl=self.trust.verify,
         )
         self._supports_modified: bool | None = None
+        self._refused: SourceConfigError | None = None  # a certificate failure met by the OPTIONS probe
 
     @property
     def store(self) -> str:
@@ -76,14 +89,26 @@ class WooCommerce(Source):
 
     def _get(self, endpoint: str, params: dict[str, Any]) -> tuple[Any, requests.Response]:
         def once() -> tuple[Any, requests.Response]:
+            if self._refused is not None:  # said by this read rather than met again in another handshake
+                refused, self._refused = self._refused, None
+                raise refused
             try:
                 # a copy: the package writes query-string secrets into the dict it is given
                 response = self.api.get(endpoint, params=dict(params))
             except requests.RequestException as exc:
+                refused = self._certificate(exc)
+                if refused is not None:
+                    raise refused from None
                 raise TransientSourceError(f"WooCommerce {endpoint}: {type(exc).__name__}: {exc}") from None
+            self.clock.answer(response.headers)
             return self._json(endpoint, response), response
 
         return retrying()(once)
+
+    def _certificate(self, exc: Exception) -> SourceConfigError | None:
+        """A TLS certificate that does not verify is a configuration error, never retried (None: another failure)."""
+        line = tls.failure(exc, self.settings.url, "WOOCOMMERCE_URL", self.trust)
+        return None if line is None else SourceConfigError(f"WooCommerce: {line}")
 
     def _json(self, endpoint: str, response: requests.Response) -> Any:
         status = response.status_code
@@ -116,7 +141,12 @@ class WooCommerce(Source):
             try:
                 response = self.api.options("orders")
                 body = response.json() if response.status_code == 200 else None
-            except (requests.RequestException, ValueError):
+            except requests.RequestException as exc:
+                self._refused = self._certificate(exc)
+                if self._refused is not None:
+                    return True  # not known yet: asked again once the certificate verifies
+                body = None
+            except ValueError:
                 body = None
             if isinstance(body, dict) and body.get("endpoints"):
                 args = {k for e in body["endpoints"] for k in (e.get("args") or {})}
@@ -134,6 +164,7 @@ class WooCommerce(Source):
         return 0.0 if self.supports_modified_after() else LEGACY_LOOKBACK
 
     def modified(self, since: datetime) -> Iterator[Page]:
+        self.clock = StoreClock()
         if self.supports_modified_after():
             params = {"modified_after": wc_time(since), "dates_are_gmt": "true", "orderby": "id"}
         else:
@@ -166,6 +197,7 @@ class WooCommerce(Source):
                     seen_ids.add(str(raw.get("id")) if isinstance(raw, dict) else "")
                     if not isinstance(raw, dict):
                         continue
+                    self.clock.modified(_modified(raw))
                     if raw.get("status") in self.settings.statuses:  # re-filter: some hosts ignore filters
                         page.orders.append(self.read(raw))
                 yield page
@@ -175,6 +207,7 @@ class WooCommerce(Source):
             log.info("WooCommerce orders changed during the scan (%s → %s); scanning the window again", first_total, total)
 
     def probe(self) -> str:
+        self.clock = StoreClock()
         body, response = self._get("orders", {"per_page": 1, "status": ",".join(self.settings.statuses)})
         newest = body[0].get("id") if isinstance(body, list) and body else None
         return (f"WooCommerce {self.store}: {response.headers.get('X-WP-Total', '?')} orders in "
@@ -293,6 +326,13 @@ def _address(data: dict[str, Any]) -> Address:
         address_1=text("address_1"), address_2=text("address_2"), city=text("city"), state=text("state"),
         postcode=text("postcode"), country=text("country").upper(), phone=text("phone"), email=text("email"),
     )
+
+
+def _modified(raw: dict[str, Any]) -> datetime | None:
+    try:
+        return gmt(raw.get("date_modified_gmt"), "date_modified_gmt")
+    except MalformedOrder:
+        return None
 
 
 def _int_header(response: requests.Response, name: str, default: int) -> int:
