@@ -137,14 +137,14 @@ class WooCommerce(Source):
 
     def supports_modified_after(self) -> bool:
         """WooCommerce ≥ 5.8 lists `modified_after` in the orders route's arguments (OPTIONS)."""
-        if self._supports_modified is None:
+        if self._supports_modified is None and self._refused is None:
             try:
                 response = self.api.options("orders")
                 body = response.json() if response.status_code == 200 else None
             except requests.RequestException as exc:
                 self._refused = self._certificate(exc)
-                if self._refused is not None:
-                    return True  # not known yet: asked again once the certificate verifies
+                if self._refused is not None:  # not known yet: the next read says why, the next poll asks again
+                    return True
                 body = None
             except ValueError:
                 body = None
@@ -157,7 +157,7 @@ class WooCommerce(Source):
                 log.warning("WooCommerce at %s has no modified_after (WooCommerce < 5.8): polling by creation date "
                             "with a %d-day look-back; an order paid later than that after creation will be missed "
                             "— upgrade WooCommerce", self.store, LEGACY_LOOKBACK // 86400)
-        return self._supports_modified
+        return self._supports_modified is not False
 
     @property
     def extra_lookback(self) -> float:  # type: ignore[override]
