@@ -1,10 +1,13 @@
 """The store's clock as its answers show it: polling windows are measured on it, never on this host's,
 so a store whose clock is minutes off, either way, loses nothing (DESIGN, "Polling").
 
-A scan's window ends at the `Date` header of its first answer: the store's time when it began
-reading (the look-back covers an order stamped before it but committed later). Without that header the
-newest modification time the scan returned stands in. (The later of the two is not taken: one
-order with a bogus future `date_modified` would then move every later window past real orders.)
+A scan's window ends at the earlier of two times the store gave: the `Date` header of its first
+answer (its time when the scan began) and the newest modification time the scan returned — or,
+when it returned none, where the last window ended. Each alone can be wrong: a CDN in front of
+the store writes its own `Date` (right, while the store's clock is behind), an order imported
+with a future `date_modified` would push the window past real orders, and a clock set back
+leaves the last window's end in the store's future. The earliest of them is never past the
+store's time; the look-back covers an order stamped before it but committed later.
 """
 
 from __future__ import annotations
@@ -42,10 +45,12 @@ class StoreClock:
         if moment is not None and (self.newest is None or moment > self.newest):
             self.newest = moment
 
-    @property
-    def now(self) -> datetime | None:
-        """Where a completed scan's window ends, on the store's clock (None when the store showed no time)."""
-        return self.date or self.newest
+    def end(self, previous: datetime | None) -> datetime | None:
+        """Where a completed scan's window ends, on the store's clock, given where the last one ended
+        (None: the store showed no time and there is no last window)."""
+        latest = self.newest if self.newest is not None else previous
+        known = [moment for moment in (self.date, latest) if moment is not None]
+        return min(known) if known else None
 
     @property
     def skew(self) -> timedelta | None:

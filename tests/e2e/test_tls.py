@@ -9,16 +9,24 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 
-from connector.sandbox import BigCommerceSandbox, SandboxServer, SonarIDSandbox, WooCommerceSandbox
+from connector.sandbox import (
+    BigCommerceSandbox,
+    SandboxServer,
+    SonarIDSandbox,
+    WooCommerceSandbox,
+    sample_bigcommerce_orders,
+)
 from connector.sandbox.demo import BC_HASH, BC_TOKEN, SONARID_KEY, WC_KEY, WC_SECRET
 from tests.certs import PrivateCA, make_ca
 from tests.e2e.conftest import Connector, Run
 from tests.e2e.test_bigcommerce_to_sonarid import fresh
 from tests.e2e.test_woocommerce_to_sonarid import one
-from connector.sandbox import sample_bigcommerce_orders
+
+S = TypeVar("S", bound=SandboxServer)
 
 CA_VARIABLES = ["REQUESTS_CA_BUNDLE", "SSL_CERT_FILE"]
 
@@ -28,7 +36,8 @@ def ca(tmp_path_factory: pytest.TempPathFactory) -> PrivateCA:
     return make_ca(tmp_path_factory.mktemp("ca"))
 
 
-def https(server: SandboxServer, ca: PrivateCA) -> SandboxServer:
+def https(server: S, ca: PrivateCA) -> S:
+    """The sandbox serving HTTPS with a certificate for 127.0.0.1 signed by the test's CA."""
     server.ssl_context = ca.server_context()
     return server.start()
 
@@ -36,7 +45,7 @@ def https(server: SandboxServer, ca: PrivateCA) -> SandboxServer:
 @pytest.fixture
 def wc_tls(ca: PrivateCA) -> Iterator[WooCommerceSandbox]:
     server = https(WooCommerceSandbox(WC_KEY, WC_SECRET), ca)
-    yield server  # type: ignore[misc]
+    yield server
     server.stop()
     assert server.errors == []
 
@@ -44,7 +53,7 @@ def wc_tls(ca: PrivateCA) -> Iterator[WooCommerceSandbox]:
 @pytest.fixture
 def bc_tls(ca: PrivateCA) -> Iterator[BigCommerceSandbox]:
     server = https(BigCommerceSandbox(BC_HASH, BC_TOKEN), ca)
-    yield server  # type: ignore[misc]
+    yield server
     server.stop()
     assert server.errors == []
 
@@ -52,7 +61,7 @@ def bc_tls(ca: PrivateCA) -> Iterator[BigCommerceSandbox]:
 @pytest.fixture
 def sonarid_tls(ca: PrivateCA) -> Iterator[SonarIDSandbox]:
     server = https(SonarIDSandbox(SONARID_KEY), ca)
-    yield server  # type: ignore[misc]
+    yield server
     server.stop()
 
 

@@ -70,22 +70,44 @@ def test_a_ca_setting_that_is_not_pem_certificates_names_its_variable(variable: 
 
 # -- the store's clock ---------------------------------------------------------------------------
 
-def test_the_window_ends_at_the_first_answers_date_not_a_future_dated_order() -> None:
+T = datetime(2026, 12, 4, 3, 0, tzinfo=UTC)
+LAST = T - timedelta(hours=1)  # where the last window ended
+
+
+def test_a_future_dated_order_does_not_move_the_window_past_the_stores_date() -> None:
     clock = StoreClock()
     clock.answer({"Date": "Fri, 04 Dec 2026 03:00:00 GMT"})
-    clock.answer({"Date": "Fri, 04 Dec 2026 03:00:09 GMT"})  # later answers of the scan do not move it
+    clock.answer({"Date": "Fri, 04 Dec 2026 03:00:09 GMT"})  # later answers of the scan do not count
     clock.modified(datetime(2027, 1, 1, tzinfo=UTC))  # an order stamped in the future by a bad import
-    assert clock.now == datetime(2026, 12, 4, 3, 0, tzinfo=UTC)
+    assert clock.end(LAST) == T
 
 
-def test_without_a_date_header_the_newest_modification_stands_in() -> None:
+def test_a_date_header_ahead_of_the_stores_stamps_gives_way_to_the_newest_order() -> None:
+    """A CDN's `Date` while the store's own clock is 13 minutes behind: the stamps tell the store's time."""
+    clock = StoreClock()
+    clock.answer({"Date": "Fri, 04 Dec 2026 03:00:00 GMT"})
+    clock.modified(T - timedelta(minutes=14))
+    clock.modified(T - timedelta(minutes=13))
+    clock.modified(T - timedelta(minutes=20))
+    assert clock.end(LAST) == T - timedelta(minutes=13)
+
+
+def test_an_empty_window_stays_unless_the_stores_clock_went_back() -> None:
+    clock = StoreClock()
+    clock.answer({"Date": "Fri, 04 Dec 2026 03:00:00 GMT"})
+    assert clock.end(LAST) == LAST
+    assert clock.end(T + timedelta(minutes=15)) == T  # set back: follow it
+    assert clock.end(None) == T  # the first window
+
+
+def test_without_any_time_from_the_store_there_is_no_end() -> None:
     clock = StoreClock()
     clock.answer({})
     clock.answer({"Date": "not a date"})
-    assert clock.now is None and clock.skew is None
-    clock.modified(datetime(2026, 12, 4, 2, 50, tzinfo=UTC))
-    clock.modified(datetime(2026, 12, 4, 2, 40, tzinfo=UTC))
-    assert clock.now == datetime(2026, 12, 4, 2, 50, tzinfo=UTC)
+    assert clock.end(None) is None and clock.skew is None
+    assert clock.end(LAST) == LAST
+    clock.modified(T)
+    assert clock.end(LAST) == T
 
 
 def test_skew_is_said_only_over_a_minute() -> None:
