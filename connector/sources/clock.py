@@ -3,11 +3,12 @@ so a store whose clock is minutes off, either way, loses nothing (DESIGN, "Polli
 
 A scan's window ends at the earlier of two times the store gave: the `Date` header of its first
 answer (its time when the scan began) and the newest modification time the scan returned — or,
-when it returned none, where the last window ended. Each alone can be wrong: a CDN in front of
-the store writes its own `Date` (right, while the store's clock is behind), an order imported
-with a future `date_modified` would push the window past real orders, and a clock set back
-leaves the last window's end in the store's future. The earliest of them is never past the
-store's time; the look-back covers an order stamped before it but committed later.
+when it returned none, where the last window ended. Each alone can be wrong: an order imported
+with a future `date_modified` would push the window past real orders, a clock set back leaves
+the last window's end in the store's future, and a CDN in front of the store writes its own
+`Date` (right while the store's clock is behind; the stamps then tell the store's time once a
+window holds an order). The earliest of them is not past the store's time; the look-back covers
+an order stamped before it but committed later.
 """
 
 from __future__ import annotations
