@@ -138,3 +138,17 @@ def test_a_store_clock_set_back_loses_nothing(store_with_clock: Callable[[str, i
     assert store.connector("poll").code == 0
     assert store.connector("poll").code == 0
     assert store.connector.states() == {order_id: "delivered"}
+
+
+def test_an_order_stamped_in_the_future_does_not_push_the_window_past_real_orders(
+        store_with_clock: Callable[[str, int], Store]) -> None:
+    store = store_with_clock("woocommerce", -13)
+    future = (store.clock() + timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%S")
+    bogus = str(store.server.add_order(one(99) | {"date_created_gmt": future, "date_modified_gmt": future})["id"])
+    assert store.connector("poll").code == 0
+    expected = {bogus}
+    for _ in range(2):
+        store.clock.advance(seconds=STEP.total_seconds())
+        expected.add(store.place())
+        assert store.connector("poll").code == 0
+    assert store.connector.states() == {order_id: "delivered" for order_id in expected}
