@@ -3,8 +3,8 @@
 The live cursor is where a completed scan ended on the store's clock (`Source.clock`: its `Date`,
 the newest modification it returned), never this host's: a store clock minutes off either way
 loses nothing. The next window starts a look-back before it, so late commits never lose an
-order; the ledger's UNIQUE key makes the overlap free. Pages are enqueued as they arrive and the cursor moves in the same
-transaction as the last page, so a crash repeats work and never skips it.
+order; the ledger's UNIQUE key makes the overlap free. Pages are enqueued as they arrive and the
+cursor moves in the same transaction as the last page, so a crash repeats work and never skips it.
 """
 
 from __future__ import annotations
