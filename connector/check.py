@@ -3,9 +3,11 @@
 Settings are validated by `config.load` (a bad value stops there, naming its variable). Then:
 the ledger's database can be opened or created; at least one source and one destination is on,
 and each has an adapter; and each enabled source answers one harmless read (`Source.probe()`),
-which proves its URL and credentials. Destinations are listed, not contacted: the only call that
-would prove their credentials is submitting an order. Every problem is one line naming the
-variable to fix.
+which proves its URL, credentials and TLS certificate and shows the store's clock (a skew of more
+than a minute is reported, as a warning: windows follow the store's clock). Destinations are not
+sent to, as the only call that would prove their credentials is submitting an order; an https://
+one gets a TLS handshake, which proves its certificate against the configured CAs. Every problem
+is one line naming the variable to fix.
 """
 
 from __future__ import annotations
@@ -19,11 +21,12 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
+from connector import tls
 from connector.config import Settings
 from connector.destinations import build_destinations
 from connector.redaction import redact
 from connector.sources import build_sources
-from connector.sources.base import SourceAuthError, SourceError
+from connector.sources.base import SourceAuthError, SourceConfigError, SourceError
 
 #: the variables that say where each source is, named when it cannot be reached
 LOCATION_VARIABLES = {
@@ -44,6 +47,7 @@ class Finding:
     ok: bool
     subject: str  # "database", a source or destination name, "sources", "destinations"
     text: str  # one line; for a problem it names the variable to fix
+    warn: bool = False  # fine to run with, worth a look
 
     def __str__(self) -> str:
         return f"{self.subject}: {self.text}"
@@ -105,7 +109,10 @@ def sources(settings: Settings) -> list[Finding]:
             continue
         try:
             findings.append(Finding(True, name, redact(source.probe())))
-        except SourceAuthError as exc:  # its message names the credential variables
+            skew = source.clock.describe_skew() if source.clock is not None else None
+            if skew:
+                findings.append(Finding(True, name, skew, warn=True))
+        except (SourceAuthError, SourceConfigError) as exc:  # its message names the variables to fix
             findings.append(Finding(False, name, redact(exc)))
         except SourceError as exc:
             findings.append(Finding(False, name, f"{redact(exc)} (check {LOCATION_VARIABLES[name]})"))
@@ -129,6 +136,14 @@ def destinations(settings: Settings) -> list[Finding]:
                                                  f"(unset {DESTINATION_VARIABLES[name]} or upgrade)"))
             continue
         url = getattr(getattr(settings, name), DESTINATION_URLS[name])
-        findings.append(Finding(True, name, f"enabled, {redact(url)} (not contacted: check never sends an order; "
-                                            "refused credentials show up as a PAUSED line in the service log)"))
+        error = tls.handshake(url, settings.trust, timeout=min(10.0, settings.http_timeout))
+        line = tls.failure(error, url, built[name].url_variable, settings.trust) if error else None
+        if line is not None:
+            findings.append(Finding(False, name, line))
+            continue
+        verified = "TLS certificate verified; " if url.startswith("https://") and error is None else ""
+        unreachable = f"; no TLS handshake: {type(error).__name__}: {redact(error)}" if error else ""
+        findings.append(Finding(True, name, f"enabled, {redact(url)} ({verified}no order sent: check never sends one; "
+                                            "refused credentials show up as a PAUSED line in the service log"
+                                            f"{unreachable})", warn=error is not None))
     return findings

@@ -114,7 +114,7 @@ def check() -> None:
     findings = run_checks(settings())
     for finding in findings:
         if finding.ok:
-            out.print(f"ok {finding}", markup=False)
+            out.print(f"{'warning' if finding.warn else 'ok'} {finding}", markup=False)
         else:
             err.print(f"error: {finding}", markup=False)
     if any(not f.ok for f in findings):

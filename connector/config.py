@@ -8,6 +8,7 @@ exits 2. Secrets are registered with `connector.redaction` as soon as they are r
 from __future__ import annotations
 
 import os
+import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +17,7 @@ from urllib.parse import urlsplit
 from dotenv import dotenv_values
 
 from connector import redaction
+from connector.tls import CA_VARIABLES, Trust
 
 SOURCES = ("woocommerce", "bigcommerce")
 DESTINATIONS = ("sonarid", "orderprotection", "sophio")
@@ -104,6 +106,7 @@ class Settings:
     orderprotection: OrderProtectionSettings | None = None
     sophio: SophioSettings | None = None
     concurrency_by_destination: Mapping[str, int] = field(default_factory=dict)
+    trust: Trust = Trust()  # the CA bundle every HTTPS client verifies against (connector.tls)
 
     @property
     def sources(self) -> list[str]:
@@ -240,7 +243,28 @@ def load(env: Mapping[str, str] | None = None, *, dotenv_path: str | os.PathLike
         orderprotection=_orderprotection(r),
         sophio=_sophio(r),
         concurrency_by_destination=per_destination,
+        trust=_trust(r),
     )
+
+
+def _trust(r: _Reader) -> Trust:
+    """The first CA setting that is set (connector.tls); it must be PEM certificates, or a directory of them."""
+    for variable in CA_VARIABLES:
+        value = r.raw(variable)
+        if value is None:
+            continue
+        path = Path(value).expanduser()
+        directory = variable == "SSL_CERT_DIR"
+        if not (path.is_dir() if directory else path.exists()):
+            raise ConfigError(variable, "an existing directory of CA certificates" if directory
+                              else "the path of a PEM file of CA certificates", value)
+        trust = Trust(str(path), variable)
+        try:
+            trust.context()
+        except (ssl.SSLError, OSError):
+            raise ConfigError(variable, "a readable PEM file of CA certificates", value) from None
+        return trust
+    return Trust()
 
 
 def _woocommerce(r: _Reader) -> WooCommerceSettings | None:

@@ -4,7 +4,7 @@
 |------------------------------------------|-----------|--------------------------------------------------|
 | 2xx                                      | delivered | done; keep the destination's reference           |
 | 400, 404, 409, 422 and other 4xx         | permanent | `dead` with the destination's message            |
-| 401, 403                                 | auth      | destination paused for this run, rows stay queued |
+| 401, 403; a TLS certificate that fails   | auth      | destination paused for this run, rows stay queued |
 | 408, 425, 429, 5xx, connect error        | transient | retry with full-jitter backoff, Retry-After honoured |
 | timeout/disconnect after sending         | ambiguous | retried like transient, counted separately        |
 """
@@ -25,6 +25,7 @@ from enum import StrEnum
 import httpx
 import tenacity
 
+from connector import tls
 from connector.destinations.base import Destination, Skip
 from connector.ledger import Claim, Ledger, State, utcnow
 from connector.orders import MalformedOrder
@@ -105,9 +106,13 @@ def classify_response(response: httpx.Response, destination: Destination) -> Res
                   retry_after=parse_retry_after(response.headers.get("Retry-After")), body=body)
 
 
-def classify_exception(exc: Exception) -> Result:
-    """httpx errors can name the request URL, which may carry a credential (Sophio): messages are redacted."""
+def classify_exception(exc: Exception, destination: Destination | None = None) -> Result:
+    """httpx errors can name the request URL, which may carry a credential (Sophio): messages are redacted.
+    A certificate that does not verify is configuration, paused like auth (message: the one line to show)."""
     kind = type(exc).__name__
+    line = tls.failure(exc, destination.endpoint(), destination.url_variable, destination.trust) if destination else None
+    if line is not None:
+        return Result(Outcome.AUTH, message=redact(line))
     if isinstance(exc, NOT_SENT):
         return Result(Outcome.TRANSIENT, message=redact(f"{kind}: {exc} (not sent)"))
     if isinstance(exc, MAYBE_SENT):
@@ -231,7 +236,7 @@ class Deliverer:
                                 reason=f"{name} refused the order ({result.status_code}): {result.message}")
         if result.outcome is Outcome.AUTH:
             why = (f"{name} refused our credentials ({result.status_code}: {result.message}); "
-                   f"check {destination.credential_variable}")
+                   f"check {destination.credential_variable}") if result.status_code else str(result.message)
             with self._lock:
                 first = name not in self.paused
                 self.paused[name] = why
@@ -256,7 +261,7 @@ class Deliverer:
             try:
                 return classify_response(destination.send(client, payload), destination)
             except httpx.TransportError as exc:
-                return classify_exception(exc)
+                return classify_exception(exc, destination)
 
         def again(state: tenacity.RetryCallState) -> bool:
             result: Result = state.outcome.result()  # type: ignore[union-attr]

@@ -244,8 +244,10 @@ class Ledger:
         cursor: str | None = None,
         position: datetime | None = None,
         now: datetime | None = None,
+        rewind: bool = False,
     ) -> EnqueueResult:
-        """Record orders and one delivery per destination; advance `cursor` in the same transaction."""
+        """Record orders and one delivery per destination; advance `cursor` in the same transaction
+        (`rewind`: to `position` even when it is earlier)."""
         now = now or utcnow()
         new_orders = new_deliveries = requeued = rejected = 0
         with self.write() as s:
@@ -293,7 +295,7 @@ class Ledger:
                     )
                     requeued += result.rowcount or 0
             if cursor is not None and position is not None:
-                self._advance(s, source, store, cursor, position)
+                self._advance(s, source, store, cursor, position, rewind)
         return EnqueueResult(len(orders), new_orders, new_deliveries, requeued, rejected)
 
     def _insert_delivery(self, s: Session, source: str, store: str, order_id: str, destination: str,
@@ -314,9 +316,10 @@ class Ledger:
         )
         return s.exec(statement).rowcount or 0  # type: ignore[call-overload]
 
-    def _advance(self, s: Session, source: str, store: str, name: str, position: datetime) -> None:
+    def _advance(self, s: Session, source: str, store: str, name: str, position: datetime,
+                 rewind: bool = False) -> None:
         row = s.get(Cursor, (source, store, name)) or Cursor(source=source, store=store, name=name)
-        if row.position is None or position > row.position:
+        if row.position is None or position > row.position or rewind:
             row.position = position
         s.add(row)
 
@@ -324,9 +327,9 @@ class Ledger:
         with self.read() as s:
             return s.get(Cursor, (source, store, name))
 
-    def advance(self, source: str, store: str, name: str, position: datetime) -> None:
+    def advance(self, source: str, store: str, name: str, position: datetime, *, rewind: bool = False) -> None:
         with self.write() as s:
-            self._advance(s, source, store, name, position)
+            self._advance(s, source, store, name, position, rewind)
 
     def record_poll(self, source: str, store: str, *, seen: int, enqueued: int, error: str | None,
                     name: str = "live", done: bool = False, now: datetime | None = None) -> None:

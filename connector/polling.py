@@ -1,9 +1,10 @@
 """Polls and backfills: windows of platform orders into the ledger, the cursor advancing with them.
 
-The live cursor is the time a completed scan started. The next window starts a look-back
-before it, so late commits and clock skew never lose an order; the ledger's UNIQUE key makes
-the overlap free. Pages are enqueued as they arrive and the cursor moves in the same
-transaction as the last page, so a crash repeats work and never skips it.
+The live cursor is where a completed scan ended on the store's clock (`Source.clock`: its `Date`,
+the newest modification it returned), never this host's: a store clock minutes off either way
+loses nothing. The next window starts a look-back before it, so late commits never lose an
+order; the ledger's UNIQUE key makes the overlap free. Pages are enqueued as they arrive and the
+cursor moves in the same transaction as the last page, so a crash repeats work and never skips it.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from connector.ledger import Ledger, utcnow
+from connector.ledger import Cursor, Ledger, utcnow
 from connector.sources.base import Estimate, Source, SourceError
 
 log = logging.getLogger("connector.polling")
@@ -66,11 +67,12 @@ def poll(ledger: Ledger, source: Source, destinations: Sequence[str], *, lookbac
             following = None if interrupted else next(pages, None)
             last = following is None and not interrupted
             result = ledger.enqueue(source.name, source.store, page.orders, destinations,
-                                    cursor=LIVE if last else None, position=started if last else None)
+                                    cursor=LIVE if last else None, rewind=True,
+                                    position=_end(source, started, cursor) if last else None)
             _add(totals, page.seen, result)
             page = following
         if totals["seen"] == 0 and not interrupted:
-            ledger.advance(source.name, source.store, LIVE, started)
+            ledger.advance(source.name, source.store, LIVE, _end(source, started, cursor), rewind=True)
         if interrupted:
             log.info("poll of %s %s stopped early for shutdown after %d orders; the cursor stays, "
                      "the next start reads the window again", source.name, source.store, totals["seen"])
@@ -89,6 +91,13 @@ def poll(ledger: Ledger, source: Source, destinations: Sequence[str], *, lookbac
                     "new_orders": report.new_orders, "enqueued": report.enqueued, "malformed": report.rejected,
                     "cursor": report.cursor.isoformat() if report.cursor else None, "error": error})
     return report
+
+
+def _end(source: Source, started: datetime, cursor: Cursor | None) -> datetime:
+    """Where a completed scan leaves the live cursor: on the store's clock (`StoreClock.end`), even
+    when that is before the last position; this host's time only when the store showed none."""
+    end = source.clock.end(cursor.position if cursor else None) if source.clock is not None else None
+    return started if end is None else _second(end)
 
 
 def backfill_name(since: datetime, until: datetime | None) -> str:

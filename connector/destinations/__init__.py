@@ -33,4 +33,5 @@ def build_destinations(settings: Settings) -> dict[str, Destination]:
         except KeyError:
             continue
         result[name] = cls(getattr(settings, name))
+        result[name].trust = settings.trust
     return result

@@ -7,7 +7,7 @@ from typing import Any, ClassVar
 
 import httpx
 
-from connector import USER_AGENT, wire
+from connector import USER_AGENT, tls, wire
 from connector.orders import Order
 
 
@@ -22,6 +22,8 @@ class Skip(Exception):
 class Destination(ABC):
     name: ClassVar[str]
     credential_variable: ClassVar[str]  # named in the one loud error when the vendor refuses our credentials
+    url_variable: ClassVar[str]  # named when its TLS certificate does not verify
+    trust: tls.Trust = tls.Trust()  # set by `build_destinations` from the settings
 
     def __init__(self, settings: Any) -> None:
         self.settings = settings
@@ -43,7 +45,7 @@ class Destination(ABC):
 
     def client(self, timeout: float) -> httpx.Client:
         return httpx.Client(timeout=httpx.Timeout(timeout, connect=min(10.0, timeout)), headers=self.headers(),
-                            follow_redirects=False)
+                            follow_redirects=False, verify=self.trust.context())
 
     def send(self, client: httpx.Client, payload: dict[str, Any]) -> httpx.Response:
         return client.post(self.endpoint(), content=wire.encode(payload))

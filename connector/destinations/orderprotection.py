@@ -132,6 +132,7 @@ def compact(fields: dict[str, Any]) -> dict[str, Any]:
 class OrderProtection(Destination):
     name = "orderprotection"
     credential_variable = "ORDERPROTECTION_API_TOKEN"
+    url_variable = "ORDERPROTECTION_URL"
     settings: OrderProtectionSettings
 
     def premium(self, order: Order) -> tuple[Decimal, Decimal]:

@@ -30,6 +30,7 @@ def order_key(order: Order) -> str:
 class SonarID(Destination):
     name = "sonarid"
     credential_variable = "SONARID_API_KEY"
+    url_variable = "SONARID_URL"
     settings: SonarIDSettings
 
     def build(self, order: Order) -> dict[str, Any]:

@@ -200,6 +200,7 @@ def present(fields: dict[str, Any]) -> dict[str, Any]:
 class Sophio(Destination):
     name = "sophio"
     credential_variable = "SOPHIO_API_KEY / SOPHIO_API_SECRET"
+    url_variable = "SOPHIO_STORE_URL"
     settings: SophioSettings
 
     def __init__(self, settings: SophioSettings) -> None:

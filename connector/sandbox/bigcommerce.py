@@ -202,7 +202,7 @@ class BigCommerceSandbox(SandboxServer):
         return response
 
     def _route(self, route: str, params: dict[str, list[str]], request: RecordedRequest) -> Response:
-        base = f"http://{request.header('host') or f'127.0.0.1:{self.port}'}{request.path.split('/v2/')[0]}/v2"
+        base = f"{self.scheme}://{request.header('host') or f'127.0.0.1:{self.port}'}{request.path.split('/v2/')[0]}/v2"
         if route == "orders":
             return self._list(params, base)
         if route == "orders/count":

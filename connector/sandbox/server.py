@@ -1,15 +1,19 @@
-"""The shared HTTP machinery of every sandbox: a threaded server on 127.0.0.1, a request log, faults."""
+"""The shared HTTP machinery of every sandbox: a threaded server on 127.0.0.1 (HTTPS with an
+`ssl_context`), a request log, faults, and a `Date` header on the service's own clock."""
 
 from __future__ import annotations
 
 import contextlib
 import json
 import socket
+import ssl
 import sys
 import threading
 import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.utils import format_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any, Self
@@ -79,6 +83,14 @@ class _HTTPServer(ThreadingHTTPServer):
         self.connections_lock = threading.Lock()
         super().__init__(("127.0.0.1", 0), _Handler)
 
+    def get_request(self) -> tuple[socket.socket, Any]:
+        connection, address = super().get_request()
+        self.sandbox.connections += 1
+        context = self.sandbox.ssl_context
+        if context is not None:  # the handshake happens in the handler's thread (`_Handler.setup`)
+            connection = context.wrap_socket(connection, server_side=True, do_handshake_on_connect=False)
+        return connection, address
+
     def handle_error(self, request: Any, client_address: Any) -> None:
         # A client that hangs up is normal here (timeouts, dropped connections): stay quiet.
         # Anything else is a sandbox bug: keep it for the tests instead of printing it.
@@ -96,6 +108,13 @@ class _Handler(BaseHTTPRequestHandler):
     timeout = 30
 
     def setup(self) -> None:
+        if isinstance(self.request, ssl.SSLSocket):
+            self.request.settimeout(self.timeout)
+            try:
+                self.request.do_handshake()
+            except (OSError, ssl.SSLError):
+                self.server.sandbox.failed_handshakes += 1
+                raise
         super().setup()
         with self.server.connections_lock:
             self.server.open_connections.add(self.connection)
@@ -109,6 +128,10 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:
         pass
+
+    def date_time_string(self, timestamp: float | None = None) -> str:
+        """The `Date` header, on the service's clock (a store's may be minutes off)."""
+        return format_datetime(self.server.sandbox.now().astimezone(UTC), usegmt=True)
 
     def do_GET(self) -> None:
         self._dispatch()
@@ -170,10 +193,16 @@ class SandboxServer(ABC):
     """A simulated vendor service on 127.0.0.1 (a free port), run in a daemon thread.
 
     Subclasses implement `handle` (routing and the vendor's behaviour) and `error_response`
-    (the vendor's error body). Use as a context manager, or call `start()` / `stop()`.
+    (the vendor's error body). Use as a context manager, or call `start()` / `stop()`. Set
+    ``ssl_context`` (a server-side context holding the certificate) before `start()` to serve HTTPS;
+    ``connections`` counts the connections accepted, ``failed_handshakes`` the TLS handshakes a client
+    broke off (a certificate it did not trust).
     """
 
     def __init__(self) -> None:
+        self.ssl_context: ssl.SSLContext | None = None
+        self.connections = 0
+        self.failed_handshakes = 0
         self.faults = Faults()
         self.errors: list[BaseException] = []
         self._requests: list[RecordedRequest] = []
@@ -232,9 +261,17 @@ class SandboxServer(ABC):
         return int(self._httpd.server_address[1])
 
     @property
+    def scheme(self) -> str:
+        return "http" if self.ssl_context is None else "https"
+
+    @property
     def url(self) -> str:
-        """Base URL without a trailing slash, e.g. ``http://127.0.0.1:54321``."""
-        return f"http://127.0.0.1:{self.port}"
+        """Base URL without a trailing slash, e.g. ``http://127.0.0.1:54321`` (``https://`` with TLS)."""
+        return f"{self.scheme}://127.0.0.1:{self.port}"
+
+    def now(self) -> datetime:
+        """The service's current time (aware UTC), as its `Date` header says it."""
+        return datetime.now(UTC)
 
     # -- request log -----------------------------------------------------------------------
     @property

@@ -236,7 +236,7 @@ class WooCommerceSandbox(SandboxServer):
         if route is None:
             return Response(404, _NOT_FOUND_PAGE, [("Content-Type", "text/html; charset=UTF-8")])
         host = request.header("host") or f"127.0.0.1:{self.port}"
-        root = f"http://{host}/wp-json/"
+        root = f"{self.scheme}://{host}/wp-json/"
         method = "GET" if request.method == "HEAD" else request.method
         if route == "/":
             return self._site_index() if method == "GET" else _no_route()

@@ -27,5 +27,5 @@ def build_sources(settings: Settings) -> dict[str, Source]:
             cls = source_class(name)
         except KeyError:
             continue
-        result[name] = cls(getattr(settings, name), timeout=settings.http_timeout)
+        result[name] = cls(getattr(settings, name), timeout=settings.http_timeout, trust=settings.trust)
     return result

@@ -15,6 +15,7 @@ import tenacity
 from connector.ledger import Rejected
 from connector.orders import MalformedOrder, Order
 from connector.redaction import redact
+from connector.sources.clock import StoreClock
 
 log = logging.getLogger("connector.sources")
 
@@ -28,6 +29,10 @@ class SourceError(Exception):
 
 class SourceAuthError(SourceError):
     """The platform refused our credentials."""
+
+
+class SourceConfigError(SourceError):
+    """A setting is wrong (a TLS certificate that does not verify): not retried; the message names the variables."""
 
 
 class TransientSourceError(SourceError):
@@ -106,6 +111,8 @@ class Source(ABC):
     window_basis: str = "modified"
     #: set by the pipeline: a source that pays extra requests per order may reuse what the ledger holds
     recall: Recall | None = None
+    #: the store's clock as the last scan or probe saw it (a fresh one per scan); None: this source cannot tell
+    clock: StoreClock | None = None
 
     @property
     @abstractmethod

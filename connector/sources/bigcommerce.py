@@ -32,12 +32,14 @@ from typing import Any
 
 import tenacity
 
+from connector import tls
 from connector.config import BigCommerceSettings
 from connector.ledger import Rejected
 from connector.orders import MalformedOrder, Order, money
 from connector.sources.base import Estimate, Page, Source, SourceError, TransientSourceError, retrying
 from connector.sources.bigcommerce_api import NotFound, StoreAPI
 from connector.sources.bigcommerce_orders import parse_order, rfc2822, rfc2822_query, status_id, weight_unit
+from connector.sources.clock import StoreClock
 
 log = logging.getLogger("connector.sources.bigcommerce")
 
@@ -52,9 +54,10 @@ class BigCommerce(Source):
 
     def __init__(self, settings: BigCommerceSettings, *, timeout: float = 30.0, headroom: float = 0.1,
                  sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.monotonic,
-                 retry: Callable[[], tenacity.Retrying] = retrying) -> None:
+                 retry: Callable[[], tenacity.Retrying] = retrying, trust: tls.Trust | None = None) -> None:
         self.settings = settings
-        self.api = StoreAPI(settings, timeout=timeout, headroom=headroom, sleep=sleep, clock=clock, retry=retry)
+        self.api = StoreAPI(settings, timeout=timeout, headroom=headroom, sleep=sleep, clock=clock, retry=retry,
+                            trust=trust)
         self.unit: str | None = None  # the store's weight unit, read once when first needed
         self.fetched = 0  # orders whose sub-resources were read
         self.recalled = 0  # orders taken from the ledger unchanged
@@ -65,7 +68,12 @@ class BigCommerce(Source):
 
     # -- windows -----------------------------------------------------------------------------
 
+    @property
+    def clock(self) -> StoreClock:  # type: ignore[override]
+        return self.api.clock
+
     def modified(self, since: datetime) -> Iterator[Page]:
+        self.api.clock = StoreClock()
         return self._scan("date_modified", since, None)
 
     def created(self, since: datetime, until: datetime | None) -> Iterator[Page]:
@@ -91,6 +99,7 @@ class BigCommerce(Source):
             beyond = False
             for row in rows:
                 moment = _moment(row, field)
+                self.clock.modified(_moment(row, "date_modified"))
                 if moment is not None and moment < lower:
                     raise SourceError(f"BigCommerce ignored min_{field}: order {row.get('id')} has {field} "
                                       f"{row.get(field)!r}, before {rfc2822_query(lower)!r}; stopping rather than "
@@ -215,6 +224,7 @@ class BigCommerce(Source):
                         note=note)
 
     def probe(self) -> str:
+        self.api.clock = StoreClock()
         total, _, eligible = self._counts({})
         return (f"BigCommerce store {self.store}: {total} orders, {eligible} in status ids "
                 f"{','.join(map(str, self.settings.status_ids))}")

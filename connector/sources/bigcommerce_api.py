@@ -28,10 +28,11 @@ import requests
 import tenacity
 from bigcommerce.connection import OAuthConnection
 
-from connector import USER_AGENT
+from connector import USER_AGENT, tls
 from connector.config import BigCommerceSettings
 from connector.delivery import parse_retry_after
-from connector.sources.base import SourceAuthError, SourceError, TransientSourceError, retrying
+from connector.sources.base import SourceAuthError, SourceConfigError, SourceError, TransientSourceError, retrying
+from connector.sources.clock import StoreClock
 from connector.sources.ratelimit import RateLimit
 
 log = logging.getLogger("connector.sources.bigcommerce")
@@ -69,8 +70,11 @@ class Connection(OAuthConnection):  # type: ignore[misc]  # the package has no t
 class StoreAPI:
     def __init__(self, settings: BigCommerceSettings, *, timeout: float = 30.0, headroom: float = 0.1,
                  sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.monotonic,
-                 retry: Callable[[], tenacity.Retrying] = retrying) -> None:
+                 retry: Callable[[], tenacity.Retrying] = retrying, trust: tls.Trust | None = None) -> None:
         self.connection = Connection(settings, timeout=timeout)
+        self.api_url = settings.api_url
+        self.trust = trust or tls.Trust()
+        self.clock = StoreClock()  # the store's time as the answers since the last reset show it
         self.limit = RateLimit(headroom=headroom, clock=clock)
         self.sleep = sleep
         self.retry = retry
@@ -85,10 +89,15 @@ class StoreAPI:
             self.limit.wait(self.sleep)
             self.sent += 1
             try:
-                response = self.connection.session.get(url, params=dict(params or {}), timeout=self.connection.timeout)
+                response = self.connection.session.get(url, params=dict(params or {}), timeout=self.connection.timeout,
+                                                       verify=self.trust.verify)
             except requests.RequestException as exc:
+                line = tls.failure(exc, self.api_url, "BIGCOMMERCE_API_URL", self.trust)
+                if line is not None:  # a configuration error: not retried
+                    raise SourceConfigError(f"BigCommerce: {line}") from None
                 raise TransientSourceError(f"BigCommerce {path}: {type(exc).__name__}: {exc}") from None
             self.limit.observe(response.headers)
+            self.clock.answer(response.headers)
             return self._body(path, response)
 
         return self.retry()(once)

@@ -23,11 +23,20 @@ from urllib.parse import urlsplit
 import requests
 from woocommerce import API
 
-from connector import USER_AGENT
+from connector import USER_AGENT, tls
 from connector.config import WooCommerceSettings
 from connector.delivery import parse_retry_after
 from connector.orders import Address, Coupon, Customer, Fee, LineItem, MalformedOrder, Option, Order, money
-from connector.sources.base import Page, Source, SourceAuthError, SourceError, TransientSourceError, retrying
+from connector.sources.base import (
+    Page,
+    Source,
+    SourceAuthError,
+    SourceConfigError,
+    SourceError,
+    TransientSourceError,
+    retrying,
+)
+from connector.sources.clock import StoreClock
 from connector.sources.woocommerce_weights import ProductWeights
 
 log = logging.getLogger("connector.sources.woocommerce")
@@ -58,8 +67,10 @@ def wc_time(value: datetime) -> str:
 class WooCommerce(Source):
     name = "woocommerce"
 
-    def __init__(self, settings: WooCommerceSettings, *, timeout: float = 30.0) -> None:
+    def __init__(self, settings: WooCommerceSettings, *, timeout: float = 30.0, trust: tls.Trust | None = None) -> None:
         self.settings = settings
+        self.trust = trust or tls.Trust()
+        self.clock = StoreClock()
         self.api = API(
             url=settings.url,
             consumer_key=settings.consumer_key,
@@ -68,9 +79,11 @@ class WooCommerce(Source):
             timeout=(min(10.0, timeout), timeout),
             query_string_auth=settings.query_string_auth,
             user_agent=USER_AGENT,
+            verify_ssl=self.trust.verify,
         )
         self._supports_modified: bool | None = None
         self.weights = ProductWeights(self._get)  # line weights from the catalogue, cached for this source's life
+        self._refused: SourceConfigError | None = None  # a certificate failure met by the OPTIONS probe
 
     @property
     def store(self) -> str:
@@ -80,14 +93,26 @@ class WooCommerce(Source):
 
     def _get(self, endpoint: str, params: dict[str, Any]) -> tuple[Any, requests.Response]:
         def once() -> tuple[Any, requests.Response]:
+            if self._refused is not None:  # said by this read rather than met again in another handshake
+                refused, self._refused = self._refused, None
+                raise refused
             try:
                 # a copy: the package writes query-string secrets into the dict it is given
                 response = self.api.get(endpoint, params=dict(params))
             except requests.RequestException as exc:
+                refused = self._certificate(exc)
+                if refused is not None:
+                    raise refused from None
                 raise TransientSourceError(f"WooCommerce {endpoint}: {type(exc).__name__}: {exc}") from None
+            self.clock.answer(response.headers)
             return self._json(endpoint, response), response
 
         return retrying()(once)
+
+    def _certificate(self, exc: Exception) -> SourceConfigError | None:
+        """A TLS certificate that does not verify is a configuration error, never retried (None: another failure)."""
+        line = tls.failure(exc, self.settings.url, "WOOCOMMERCE_URL", self.trust)
+        return None if line is None else SourceConfigError(f"WooCommerce: {line}")
 
     def _json(self, endpoint: str, response: requests.Response) -> Any:
         status = response.status_code
@@ -146,11 +171,16 @@ class WooCommerce(Source):
 
     def supports_modified_after(self) -> bool:
         """WooCommerce ≥ 5.8 lists `modified_after` in the orders route's arguments (OPTIONS)."""
-        if self._supports_modified is None:
+        if self._supports_modified is None and self._refused is None:
             try:
                 response = self.api.options("orders")
                 body = response.json() if response.status_code == 200 else None
-            except (requests.RequestException, ValueError):
+            except requests.RequestException as exc:
+                self._refused = self._certificate(exc)
+                if self._refused is not None:  # not known yet: the next read says why, the next poll asks again
+                    return True
+                body = None
+            except ValueError:
                 body = None
             if isinstance(body, dict) and body.get("endpoints"):
                 args = {k for e in body["endpoints"] for k in (e.get("args") or {})}
@@ -161,7 +191,7 @@ class WooCommerce(Source):
                 log.warning("WooCommerce at %s has no modified_after (WooCommerce < 5.8): polling by creation date "
                             "with a %d-day look-back; an order paid later than that after creation will be missed "
                             "— upgrade WooCommerce", self.store, LEGACY_LOOKBACK // 86400)
-        return self._supports_modified
+        return self._supports_modified is not False
 
     @property
     def extra_lookback(self) -> float:  # type: ignore[override]
@@ -172,6 +202,7 @@ class WooCommerce(Source):
         return "modified" if self.supports_modified_after() else "created"
 
     def modified(self, since: datetime) -> Iterator[Page]:
+        self.clock = StoreClock()
         if self.supports_modified_after():
             params = {"modified_after": wc_time(since), "dates_are_gmt": "true", "orderby": "id"}
         else:
@@ -200,7 +231,10 @@ class WooCommerce(Source):
                 pages = _int_header(response, "X-WP-TotalPages", 1)
                 first_total = total if first_total is None else first_total
                 page = Page(seen=len(body))
-                seen_ids.update(str(raw.get("id")) if isinstance(raw, dict) else "" for raw in body)
+                for raw in body:
+                    seen_ids.add(str(raw.get("id")) if isinstance(raw, dict) else "")
+                    if isinstance(raw, dict):
+                        self.clock.modified(_modified(raw))
                 # re-filter: some hosts ignore filters
                 taken = [raw for raw in body if isinstance(raw, dict) and raw.get("status") in self.settings.statuses]
                 self.weights.load(taken)
@@ -212,6 +246,7 @@ class WooCommerce(Source):
             log.info("WooCommerce orders changed during the scan (%s → %s); scanning the window again", first_total, total)
 
     def probe(self) -> str:
+        self.clock = StoreClock()
         body, response = self._get("orders", {"per_page": 1, "status": ",".join(self.settings.statuses)})
         newest = body[0].get("id") if isinstance(body, list) and body else None
         return (f"WooCommerce {self.store}: {response.headers.get('X-WP-Total', '?')} orders in "
@@ -350,6 +385,13 @@ def _same_address(a: str, b: str) -> bool:
         port = parts.port or {"http": 80, "https": 443}.get(parts.scheme.lower())
         return parts.scheme.lower(), (parts.hostname or "").lower(), port, parts.path.rstrip("/")
     return key(a) == key(b)
+
+
+def _modified(raw: dict[str, Any]) -> datetime | None:
+    try:
+        return gmt(raw.get("date_modified_gmt"), "date_modified_gmt")
+    except MalformedOrder:
+        return None
 
 
 def _int_header(response: requests.Response, name: str, default: int) -> int:
