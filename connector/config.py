@@ -93,7 +93,8 @@ class Settings:
     lookback: float = 600.0
     retry_base: float = 30.0
     retry_cap: float = 3600.0
-    max_attempts: int = 8
+    max_attempts: int = 8  # failed passes after which a still-failing delivery is logged as an ERROR (once)
+    retry_for: float = 3 * 86400.0  # a transient failure is retried this long after the first one, then `dead`
     concurrency: int = 4
     http_timeout: float = 30.0
     log_format: str = "text"
@@ -230,6 +231,7 @@ def load(env: Mapping[str, str] | None = None, *, dotenv_path: str | os.PathLike
         retry_base=r.number("CONNECTOR_RETRY_BASE", 30.0, minimum=0),
         retry_cap=r.number("CONNECTOR_RETRY_CAP", 3600.0, minimum=1),
         max_attempts=int(r.number("CONNECTOR_MAX_ATTEMPTS", 8, minimum=1, integer=True)),
+        retry_for=r.number("CONNECTOR_RETRY_FOR", 3 * 86400.0, minimum=1),
         concurrency=int(r.number("CONNECTOR_CONCURRENCY", 4, minimum=1, integer=True)),
         http_timeout=r.number("CONNECTOR_HTTP_TIMEOUT", 30.0, minimum=1),
         log_format=log_format,
