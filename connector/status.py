@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
 from connector.config import Settings
-from connector.ledger import Ledger, State, utcnow
+from connector.delivery import duration
+from connector.ledger import Backlog, Ledger, State, utcnow
 from connector.redaction import redact
 
 STATES = [s.value for s in State]
@@ -19,6 +20,8 @@ def collect(settings: Settings) -> dict[str, Any]:
     ledger = Ledger(settings.database_url)
     try:
         counts = ledger.counts()
+        backlogs = ledger.backlog()
+        now = utcnow()
         destinations = []
         for name in sorted(set(counts) | set(settings.destinations)):
             oldest = ledger.oldest_undelivered(name)
@@ -35,6 +38,7 @@ def collect(settings: Settings) -> dict[str, Any]:
                     "at": _iso(failure.updated_at), "status_code": failure.status_code,
                     "reason": failure.reason, "message": failure.message},
                 "next_attempt_at": _iso(ledger.next_due(name)),
+                "backlog": _backlog(backlogs.get(name), now, settings.retry_for),
             })
         cursors = [{
             "source": c.source, "store": c.store, "name": c.name, "position": _iso(c.position),
@@ -45,6 +49,21 @@ def collect(settings: Settings) -> dict[str, Any]:
                 "sources_enabled": settings.sources, "destinations": destinations, "cursors": cursors}
     finally:
         ledger.close()
+
+
+def _backlog(backlog: Backlog | None, now: datetime, retry_for: float) -> dict[str, Any]:
+    """Undelivered rows, the age of the oldest, and when the longest-failing one is given up on."""
+    if backlog is None:
+        return {"count": 0, "oldest_since": None, "age_seconds": 0, "failing_since": None, "dead_after": None}
+    age = (now - backlog.oldest_since).total_seconds() if backlog.oldest_since else 0.0
+    dead_after = None
+    if backlog.failing_since is not None:
+        try:
+            dead_after = _iso(backlog.failing_since + timedelta(seconds=retry_for))
+        except OverflowError:  # a horizon beyond the calendar: never
+            dead_after = None
+    return {"count": backlog.count, "oldest_since": _iso(backlog.oldest_since), "age_seconds": max(0, int(age)),
+            "failing_since": _iso(backlog.failing_since), "dead_after": dead_after}
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -62,6 +81,14 @@ def render(report: dict[str, Any], console: Console) -> None:
         table.add_row(d["destination"] + ("" if d["enabled"] else " (off)"), *[str(d["counts"][s]) for s in STATES],
                       f"{oldest['source']} #{oldest['order_id']} since {oldest['since']}" if oldest else "-")
     console.print(table)
+    for d in report["destinations"]:
+        backlog = d["backlog"]
+        if backlog["count"]:
+            console.print(f"backlog {d['destination']}: {backlog['count']} undelivered, the oldest waiting "
+                          f"{duration(backlog['age_seconds'])} (since {backlog['oldest_since']})"
+                          + (f"; failing since {backlog['failing_since']}, retried until "
+                             f"{backlog['dead_after'] or 'it is delivered'} (CONNECTOR_RETRY_FOR)"
+                             if backlog["failing_since"] else ""), markup=False)
     for d in report["destinations"]:
         failure = d["last_error"]
         if failure:
