@@ -354,7 +354,7 @@ class Deliverer:
                     self._unrecorded[name] += 1
                 log.warning("could not record the outcome (%s) of order %s for %s: %s. Retrying until the ledger "
                             "takes it; no new deliveries to %s meanwhile", state, claim.order.id, name,
-                            retry_state.outcome.exception(), name)  # type: ignore[union-attr]
+                            getattr(retry_state.outcome.exception(), "what", None), name)  # type: ignore[union-attr]
 
         retrying = tenacity.Retrying(
             retry=tenacity.retry_if_exception_type(LedgerUnavailable), stop=give_up, before_sleep=waiting,

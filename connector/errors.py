@@ -14,9 +14,10 @@ class LedgerUnavailable(Exception):
     def __init__(self, path: str, kind: str) -> None:
         self.path, self.kind = path, kind
         if kind == "locked":
-            text = (f"the ledger {path} is locked by another process (another connector, or a program holding "
-                    f"a write transaction on it): stop it or let it finish, then run the command again")
+            self.what = f"the ledger {path} is locked by another process"
+            text = (f"{self.what} (another connector, or a program holding a write transaction on it): "
+                    f"stop it or let it finish, then run the command again")
         else:
-            text = (f"the disk holding {path} is full: free some space there (the ledger needs it to record "
-                    f"orders and outcomes), then run the command again")
+            self.what = f"the disk holding {path} is full"
+            text = f"{self.what}: free some space there (the ledger needs it to record orders and outcomes), then run the command again"
         super().__init__(text)

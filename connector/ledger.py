@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import errno
 import os
+import shutil
 import socket
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -159,11 +160,17 @@ class Backlog:
     failing_since: datetime | None
 
 
-SQLITE_BUSY, SQLITE_LOCKED, SQLITE_FULL = 5, 6, 13  # primary result codes (sqlite3.h)
+SQLITE_BUSY, SQLITE_LOCKED, SQLITE_IOERR, SQLITE_FULL = 5, 6, 10, 13  # primary result codes (sqlite3.h)
+NEARLY_FULL = 1 << 20  # bytes: an I/O error with less than this free is the full disk's doing
 
 
-def unavailable_kind(exc: BaseException) -> str | None:
-    """"locked" or "full" when `exc` says the SQLite ledger is write-locked or its disk is full, else None."""
+def unavailable_kind(exc: BaseException, path: str | None = None) -> str | None:
+    """"locked" or "full" when `exc` says the SQLite ledger is write-locked or its disk is full, else None.
+
+    SQLite reports a full disk as SQLITE_FULL when a write runs out of room, but as a plain "disk
+    I/O error" when opening the WAL's shared memory does: with `path`, that counts as full when the
+    file system holding it has (nearly) no room left.
+    """
     if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
         return "full"
     orig = exc.orig if isinstance(exc, OperationalError) else exc
@@ -174,6 +181,11 @@ def unavailable_kind(exc: BaseException) -> str | None:
         return "locked"
     if code & 0xFF == SQLITE_FULL:
         return "full"
+    if code & 0xFF == SQLITE_IOERR and path:
+        try:
+            return "full" if shutil.disk_usage(os.path.dirname(os.path.abspath(path))).free < NEARLY_FULL else None
+        except OSError:
+            return None
     return None
 
 
@@ -271,7 +283,7 @@ class Ledger:
         try:
             yield
         except (OperationalError, OSError) as exc:
-            kind = unavailable_kind(exc)
+            kind = unavailable_kind(exc, self.path)
             if kind is None:
                 raise
             raise LedgerUnavailable(self.path, kind) from exc
