@@ -49,16 +49,16 @@ def finish(process: subprocess.Popen[str]) -> Run:
     return Run(process.returncode, out, err)
 
 
-def deliver_the_rest(connector: Connector, first: Run, one_line: str) -> None:
+def deliver_the_rest(connector: Connector, ids: list[str], first: Run, one_line: str) -> None:
     """The first poll recorded every answer it received; a claim that met the trouble ended it in one line."""
     assert first.code in (0, 1), first.err
+    again = connector("poll")
+    assert again.code == 0, again.err
+    assert_each_sent_once(connector, ids)
     assert "could not record the outcome" in first.err, first.err  # the trouble really met an answer
     assert "unexpected failure" not in first.err and "Background on this error" not in first.err, first.err
     if first.code == 1:
         assert f"error: {one_line}" in first.err.splitlines(), first.err
-    assert "sending" not in connector.states().values()
-    again = connector("poll")
-    assert again.code == 0, again.err
 
 
 def assert_each_sent_once(connector: Connector, ids: list[str]) -> None:
@@ -80,10 +80,9 @@ def test_a_write_lock_held_past_the_busy_timeout_loses_no_answer(connector: Conn
     holder.close()
     first = finish(process)
 
-    deliver_the_rest(connector, first, f"the ledger {connector.database} is locked by another process "
+    deliver_the_rest(connector, ids, first, f"the ledger {connector.database} is locked by another process "
                                        "(another connector, or a program holding a write transaction on it): "
                                        "stop it or let it finish, then run the command again")
-    assert_each_sent_once(connector, ids)
 
 
 def test_a_locked_ledger_is_one_line_and_exit_1(connector: Connector) -> None:
@@ -144,9 +143,8 @@ def test_a_full_disk_during_delivery_loses_no_answer(connector: Connector, small
     os.unlink(filler)
     first = finish(process)
 
-    deliver_the_rest(connector, first, f"the disk holding {connector.database} is full: free some space there "
+    deliver_the_rest(connector, ids, first, f"the disk holding {connector.database} is full: free some space there "
                                        "(the ledger needs it to record orders and outcomes), then run the command again")
-    assert_each_sent_once(connector, ids)
 
 
 def test_a_full_disk_is_one_line_and_exit_1(connector: Connector, small_disk: Path) -> None:
