@@ -11,7 +11,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 from dotenv import dotenv_values
 
@@ -193,6 +193,13 @@ class _Reader:
         return bool(present)
 
 
+def _seconds(value: str) -> bool:
+    try:
+        return 0 <= float(value) < float("inf")
+    except ValueError:
+        return False
+
+
 def default_database_url(env: Mapping[str, str]) -> str:
     state_dir = (env.get("STATE_DIRECTORY") or "").split(":")[0]
     base = Path(state_dir) if state_dir else Path.cwd()
@@ -217,6 +224,9 @@ def load(env: Mapping[str, str] | None = None, *, dotenv_path: str | os.PathLike
     database_url = r.text("CONNECTOR_DATABASE_URL") or default_database_url(env)
     if "://" not in database_url:
         raise ConfigError("CONNECTOR_DATABASE_URL", "a SQLAlchemy URL such as sqlite:////var/lib/connector/connector.db", database_url)
+    busy = parse_qs(urlsplit(database_url).query).get("timeout") if database_url.startswith("sqlite") else None
+    if busy and not _seconds(busy[-1]):
+        raise ConfigError("CONNECTOR_DATABASE_URL", "?timeout= in seconds, such as ?timeout=30", redaction.redact(database_url))
 
     per_destination: dict[str, int] = {}
     for name in DESTINATIONS:

@@ -260,9 +260,9 @@ class Deliverer:
         now = utcnow()
         failing_for = (now - (claim.first_failed_at or now)).total_seconds()
         if failing_for >= self.retry_for:
-            return self._finish(name, claim, State.DEAD, started, stop=stop, result=result, ambiguous=ambiguous, failing=True,
-                                reason=f"gave up: still failing {duration(failing_for)} after the first failure at "
-                                       f"{claim.first_failed_at:%Y-%m-%d %H:%M:%S}Z (CONNECTOR_RETRY_FOR is "
+            return self._finish(name, claim, State.DEAD, started, stop=stop, result=result, ambiguous=ambiguous,
+                                failing=True, reason=f"gave up: still failing {duration(failing_for)} after the first failure at "
+                                       f"{claim.first_failed_at or now:%Y-%m-%d %H:%M:%S}Z (CONNECTOR_RETRY_FOR is "
                                        f"{duration(self.retry_for)}), after {claim.attempts} attempts: {self._describe(result)}")
         if claim.attempts == self.max_attempts:
             log.error("delivery source=%s order=%s destination=%s has failed %d passes (CONNECTOR_MAX_ATTEMPTS) for %s: "
@@ -273,8 +273,8 @@ class Deliverer:
                              "destination": name, "attempt": claim.attempts})
         delay = max(result.retry_after or 0.0, backoff(claim.attempts, self.retry_base, self.retry_cap))
         delay = max(0.0, min(delay, self.retry_for - failing_for))  # one last try at the horizon, not after it
-        return self._finish(name, claim, State.RETRYING, started, stop=stop, result=result, ambiguous=ambiguous, reason=self._describe(result),
-                            next_at=now + timedelta(seconds=delay), failing=True)
+        return self._finish(name, claim, State.RETRYING, started, stop=stop, result=result, ambiguous=ambiguous,
+                            reason=self._describe(result), next_at=now + timedelta(seconds=delay), failing=True)
 
     def _send(self, destination: Destination, payload: dict[str, object],
               stop: threading.Event | None) -> tuple[Result, int]:
@@ -333,7 +333,6 @@ class Deliverer:
                        "state": str(state), "attempt": claim.attempts,
                        "duration": round(time.monotonic() - started, 3), "reason": redact(reason) if reason else None})
         return state
-
 
     def _record(self, name: str, claim: Claim, stop: threading.Event | None, state: State, **outcome: Any) -> None:
         """`Ledger.record`, retried while the ledger is locked or its disk full (see the module docstring)."""

@@ -19,5 +19,6 @@ class LedgerUnavailable(Exception):
                     f"stop it or let it finish, then run the command again")
         else:
             self.what = f"the disk holding {path} is full"
-            text = f"{self.what}: free some space there (the ledger needs it to record orders and outcomes), then run the command again"
+            text = (f"{self.what}: free some space there (the ledger needs it to record orders and outcomes), "
+                    f"then run the command again")
         super().__init__(text)

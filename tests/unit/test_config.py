@@ -22,6 +22,7 @@ def test_the_retry_horizon_defaults_to_three_days_and_max_attempts_is_still_read
     assert config.load({}).retry_for == 3 * 86400 and config.load({}).max_attempts == 8
     settings = config.load({"CONNECTOR_RETRY_FOR": "3600", "CONNECTOR_MAX_ATTEMPTS": "3"})
     assert (settings.retry_for, settings.max_attempts) == (3600, 3)
+    assert config.load({"CONNECTOR_DATABASE_URL": "sqlite:////var/lib/c.db?timeout=5"}).database_url.endswith("?timeout=5")
 
 
 def test_enabled_by_credentials() -> None:
@@ -35,6 +36,7 @@ def test_enabled_by_credentials() -> None:
     ({"CONNECTOR_MAX_ATTEMPTS": "0"}, "CONNECTOR_MAX_ATTEMPTS"),
     ({"CONNECTOR_RETRY_FOR": "3 days"}, "CONNECTOR_RETRY_FOR"),
     ({"CONNECTOR_RETRY_FOR": "0"}, "CONNECTOR_RETRY_FOR"),
+    ({"CONNECTOR_DATABASE_URL": "sqlite:////var/lib/c.db?timeout=soon"}, "CONNECTOR_DATABASE_URL"),
     ({"CONNECTOR_LOG_FORMAT": "xml"}, "CONNECTOR_LOG_FORMAT"),
     ({"SONARID_API_KEY": "sk", "SONARID_URL": "sonarid.com"}, "SONARID_URL"),
     ({**WC, "WOOCOMMERCE_URL": "ftp://x"}, "WOOCOMMERCE_URL"),
