@@ -84,11 +84,12 @@ def render(report: dict[str, Any], console: Console) -> None:
     for d in report["destinations"]:
         backlog = d["backlog"]
         if backlog["count"]:
-            console.print(f"backlog {d['destination']}: {backlog['count']} undelivered, the oldest waiting "
-                          f"{duration(backlog['age_seconds'])} (since {backlog['oldest_since']})"
-                          + (f"; failing since {backlog['failing_since']}, retried until "
-                             f"{backlog['dead_after'] or 'it is delivered'} (CONNECTOR_RETRY_FOR)"
-                             if backlog["failing_since"] else ""), markup=False)
+            line = (f"backlog {d['destination']}: {backlog['count']} undelivered, the oldest waiting "
+                    f"{duration(backlog['age_seconds'])} (since {backlog['oldest_since']})")
+            if backlog["failing_since"]:
+                until = f"{backlog['dead_after']}, then dead" if backlog["dead_after"] else "it is delivered"
+                line += f"; failing since {backlog['failing_since']}, retried until {until} (CONNECTOR_RETRY_FOR)"
+            console.print(line, markup=False)
     for d in report["destinations"]:
         failure = d["last_error"]
         if failure:
