@@ -268,15 +268,19 @@ class Ledger:
         self.engine.dispose()
 
     def _add_bridged_columns(self) -> None:
-        with self._writer.begin() as conn:
+        def missing(conn: Any) -> list[tuple[str, str]]:
             present = {(table, c["name"]) for table in {t for t, _ in BRIDGED_COLUMNS}
                        for c in inspect(conn).get_columns(table)}
-            for table, name in BRIDGED_COLUMNS:
-                if (table, name) not in present:
-                    column = SQLModel.metadata.tables[table].c[name]
-                    assert column.nullable, f"{table}.{name} must be nullable to be added to an existing ledger"
-                    conn.exec_driver_sql(f"ALTER TABLE {table} ADD COLUMN {name} "
-                                         f"{column.type.compile(dialect=conn.dialect)}")
+            return [pair for pair in BRIDGED_COLUMNS if pair not in present]
+
+        with self.engine.connect() as conn:  # a read first: `status` must work while another process writes
+            if not missing(conn):
+                return
+        with self._writer.begin() as conn:  # checked again under the write lock
+            for table, name in missing(conn):
+                column = SQLModel.metadata.tables[table].c[name]
+                assert column.nullable, f"{table}.{name} must be nullable to be added to an existing ledger"
+                conn.exec_driver_sql(f"ALTER TABLE {table} ADD COLUMN {name} {column.type.compile(dialect=conn.dialect)}")
 
     @contextmanager
     def _unavailable_as_one_line(self) -> Iterator[None]:

@@ -93,6 +93,7 @@ def test_a_locked_ledger_is_one_line_and_exit_1(connector: Connector) -> None:
     holder.execute("BEGIN IMMEDIATE")
     try:
         runs = [connector("poll"), connector("retry", "--dead")]
+        reading = connector("status")  # reading needs no lock
     finally:
         holder.execute("ROLLBACK")
         holder.close()
@@ -103,6 +104,7 @@ def test_a_locked_ledger_is_one_line_and_exit_1(connector: Connector) -> None:
             "holding a write transaction on it): stop it or let it finish, then run the command again")
         assert "Background on this error" not in run.err and "OperationalError" not in run.err
     assert connector.sonarid.requests == []
+    assert reading.code == 0 and "sonarid" in reading.out, reading.err
 
 
 @pytest.fixture
