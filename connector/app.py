@@ -27,7 +27,8 @@ class App:
         self.destinations = build_destinations(settings)
         self.deliverer = Deliverer(
             self.ledger, self.destinations, retry_base=settings.retry_base, retry_cap=settings.retry_cap,
-            max_attempts=settings.max_attempts, concurrency=settings.concurrency_for, timeout=settings.http_timeout,
+            max_attempts=settings.max_attempts, retry_for=settings.retry_for, concurrency=settings.concurrency_for,
+            timeout=settings.http_timeout,
         )
         recovered = self.ledger.recover()
         if recovered:

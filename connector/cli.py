@@ -18,7 +18,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from connector import config, logs, wire
 from connector.config import DESTINATIONS, SOURCES, ConfigError, Settings
-from connector.errors import BadInput
+from connector.errors import BadInput, LedgerUnavailable
 from connector.redaction import redact
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
@@ -42,6 +42,10 @@ def guarded(fn: F) -> F:
             raise
         except KeyboardInterrupt:
             raise typer.Exit(130) from None
+        except LedgerUnavailable as exc:  # locked by another process, or its disk full: what to do, in one line
+            log.debug("ledger unavailable", exc_info=True)
+            err.print(f"error: {exc}", markup=False)
+            raise typer.Exit(1) from None
         except Exception as exc:  # the one place an unexpected failure becomes exit 1
             log.debug("unexpected failure", exc_info=True)
             err.print(f"error: unexpected failure: {type(exc).__name__}: {redact(exc)}", markup=False)

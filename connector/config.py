@@ -12,7 +12,7 @@ import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 from dotenv import dotenv_values
 
@@ -95,7 +95,8 @@ class Settings:
     lookback: float = 600.0
     retry_base: float = 30.0
     retry_cap: float = 3600.0
-    max_attempts: int = 8
+    max_attempts: int = 8  # failed passes after which a still-failing delivery is logged as an ERROR (once)
+    retry_for: float = 3 * 86400.0  # a transient failure is retried this long after the first one, then `dead`
     concurrency: int = 4
     http_timeout: float = 30.0
     log_format: str = "text"
@@ -195,6 +196,13 @@ class _Reader:
         return bool(present)
 
 
+def _seconds(value: str) -> bool:
+    try:
+        return 0 <= float(value) < float("inf")
+    except ValueError:
+        return False
+
+
 def default_database_url(env: Mapping[str, str]) -> str:
     state_dir = (env.get("STATE_DIRECTORY") or "").split(":")[0]
     base = Path(state_dir) if state_dir else Path.cwd()
@@ -219,6 +227,9 @@ def load(env: Mapping[str, str] | None = None, *, dotenv_path: str | os.PathLike
     database_url = r.text("CONNECTOR_DATABASE_URL") or default_database_url(env)
     if "://" not in database_url:
         raise ConfigError("CONNECTOR_DATABASE_URL", "a SQLAlchemy URL such as sqlite:////var/lib/connector/connector.db", database_url)
+    busy = parse_qs(urlsplit(database_url).query).get("timeout") if database_url.startswith("sqlite") else None
+    if busy and not _seconds(busy[-1]):
+        raise ConfigError("CONNECTOR_DATABASE_URL", "?timeout= in seconds, such as ?timeout=30", redaction.redact(database_url))
 
     per_destination: dict[str, int] = {}
     for name in DESTINATIONS:
@@ -233,6 +244,7 @@ def load(env: Mapping[str, str] | None = None, *, dotenv_path: str | os.PathLike
         retry_base=r.number("CONNECTOR_RETRY_BASE", 30.0, minimum=0),
         retry_cap=r.number("CONNECTOR_RETRY_CAP", 3600.0, minimum=1),
         max_attempts=int(r.number("CONNECTOR_MAX_ATTEMPTS", 8, minimum=1, integer=True)),
+        retry_for=r.number("CONNECTOR_RETRY_FOR", 3 * 86400.0, minimum=1),
         concurrency=int(r.number("CONNECTOR_CONCURRENCY", 4, minimum=1, integer=True)),
         http_timeout=r.number("CONNECTOR_HTTP_TIMEOUT", 30.0, minimum=1),
         log_format=log_format,

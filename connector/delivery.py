@@ -7,11 +7,21 @@
 | 401, 403; a TLS certificate that fails   | auth      | destination paused for this run, rows stay queued |
 | 408, 425, 429, 5xx, connect error        | transient | retry with full-jitter backoff, Retry-After honoured |
 | timeout/disconnect after sending         | ambiguous | retried like transient, counted separately        |
+
+A transient or ambiguous failure is retried until `retry_for` (CONNECTOR_RETRY_FOR) has passed since
+its first failure, never given up on a count of attempts; `max_attempts` (CONNECTOR_MAX_ATTEMPTS) is
+the number of failed passes after which a still-failing delivery is logged as an ERROR, once.
+
+Once a request has been sent its answer is recorded whatever the ledger's trouble: a ledger that is
+locked by another process or on a full disk is retried (tenacity, backoff) until it takes the
+outcome, or until `stop` has been set for `stop_grace` seconds; meanwhile that destination claims
+no new work. Dropping the answer would mean sending the order again.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from collections import Counter
@@ -21,13 +31,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from enum import StrEnum
+from typing import Any
 
 import httpx
 import tenacity
 
 from connector import tls
 from connector.destinations.base import Destination, Skip
-from connector.ledger import Claim, Ledger, State, utcnow
+from connector.ledger import Claim, Ledger, LedgerUnavailable, State, utcnow
 from connector.orders import MalformedOrder
 from connector.redaction import redact
 
@@ -36,6 +47,7 @@ log = logging.getLogger("connector.delivery")
 RETRY_AFTER_CAP = 3600.0
 QUICK_TRIES = 3  # attempts within one pass before the row waits for a later pass
 QUICK_RETRY_AFTER_MAX = 2.0  # a Retry-After longer than this waits in the ledger, not in a thread
+RECORD_WAIT_MAX = 5.0  # the longest pause between two tries at recording an outcome the ledger would not take
 
 
 class Outcome(StrEnum):
@@ -150,11 +162,15 @@ class Deliverer:
     """Sends what is due in the ledger, per destination concurrently (bounded), and records every outcome."""
 
     def __init__(self, ledger: Ledger, destinations: Mapping[str, Destination], *, retry_base: float = 30.0,
-                 retry_cap: float = 3600.0, max_attempts: int = 8, concurrency: Callable[[str], int] | int = 4,
-                 timeout: float = 30.0, quick_wait: float = 0.25) -> None:
+                 retry_cap: float = 3600.0, max_attempts: int = 8, retry_for: float = 3 * 86400.0,
+                 concurrency: Callable[[str], int] | int = 4, timeout: float = 30.0, quick_wait: float = 0.25,
+                 stop_grace: float | None = None) -> None:
         self.ledger = ledger
         self.destinations = dict(destinations)
         self.retry_base, self.retry_cap, self.max_attempts = retry_base, retry_cap, max_attempts
+        self.retry_for = retry_for
+        self.stop_grace = timeout if stop_grace is None else stop_grace  # as long as a request in flight may take
+        self._unrecorded: Counter[str] = Counter()  # per destination: outcomes waiting for the ledger
         self._concurrency = concurrency
         self.timeout = timeout
         self.quick_wait = quick_wait
@@ -197,7 +213,8 @@ class Deliverer:
         in_flight: set[Future[str]] = set()
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"deliver-{name}") as pool:
             while True:
-                if name not in self.paused and not (stop and stop.is_set()) and len(in_flight) < workers:
+                if (name not in self.paused and not (stop and stop.is_set()) and len(in_flight) < workers
+                        and not self._unrecorded[name]):  # while an answer waits for the ledger, claim nothing
                     # keep every worker busy: claim only what can start now, so no row waits in `sending`
                     claims = self.ledger.claim(name, workers - len(in_flight), lease=lease)
                     in_flight.update(pool.submit(self.deliver, name, claim, stop) for claim in claims)
@@ -224,15 +241,15 @@ class Deliverer:
         try:
             payload = destination.build(order)
         except Skip as skip:
-            return self._finish(name, claim, State.SKIPPED, started, reason=skip.reason)
+            return self._finish(name, claim, State.SKIPPED, started, stop=stop, reason=skip.reason)
         except (MalformedOrder, ValueError, KeyError, TypeError) as exc:
-            return self._finish(name, claim, State.DEAD, started, reason=f"cannot map the order for {name}: {exc}")
+            return self._finish(name, claim, State.DEAD, started, stop=stop, reason=f"cannot map the order for {name}: {exc}")
 
         result, ambiguous = self._send(destination, payload, stop)
         if result.outcome is Outcome.DELIVERED:
-            return self._finish(name, claim, State.DELIVERED, started, result=result, ambiguous=ambiguous, reason=None)
+            return self._finish(name, claim, State.DELIVERED, started, stop=stop, result=result, ambiguous=ambiguous, reason=None)
         if result.outcome is Outcome.PERMANENT:
-            return self._finish(name, claim, State.DEAD, started, result=result, ambiguous=ambiguous,
+            return self._finish(name, claim, State.DEAD, started, stop=stop, result=result, ambiguous=ambiguous,
                                 reason=f"{name} refused the order ({result.status_code}): {result.message}")
         if result.outcome is Outcome.AUTH:
             why = (f"{name} refused our credentials ({result.status_code}: {result.message}); "
@@ -242,15 +259,27 @@ class Deliverer:
                 self.paused[name] = why
             if first:
                 log.error("PAUSED %s for this run: %s. Its orders stay queued; nothing is dropped.", name, why)
-            return self._finish(name, claim, State.RETRYING, started, result=result, ambiguous=ambiguous, reason=why, uncount=True,
+            return self._finish(name, claim, State.RETRYING, started, stop=stop, result=result, ambiguous=ambiguous, reason=why, uncount=True,
                                 next_at=utcnow())
-        # transient or ambiguous
-        if claim.attempts >= self.max_attempts:
-            return self._finish(name, claim, State.DEAD, started, result=result, ambiguous=ambiguous,
-                                reason=f"gave up after {claim.attempts} attempts: {self._describe(result)}")
+        # transient or ambiguous: retried until the horizon, whatever the number of attempts
+        now = utcnow()
+        failing_for = (now - (claim.first_failed_at or now)).total_seconds()
+        if failing_for >= self.retry_for:
+            return self._finish(name, claim, State.DEAD, started, stop=stop, result=result, ambiguous=ambiguous,
+                                failing=True, reason=f"gave up: still failing {duration(failing_for)} after the first failure at "
+                                       f"{claim.first_failed_at or now:%Y-%m-%d %H:%M:%S}Z (CONNECTOR_RETRY_FOR is "
+                                       f"{duration(self.retry_for)}), after {claim.attempts} attempts: {self._describe(result)}")
+        if claim.attempts == self.max_attempts:
+            log.error("delivery source=%s order=%s destination=%s has failed %d passes (CONNECTOR_MAX_ATTEMPTS) for %s: "
+                      "%s; still retrying until %s after its first failure (CONNECTOR_RETRY_FOR)",
+                      order.source, order.id, name, claim.attempts, duration(failing_for), self._describe(result),
+                      duration(self.retry_for),
+                      extra={"event": "delivery_struggling", "source": order.source, "order_id": order.id,
+                             "destination": name, "attempt": claim.attempts})
         delay = max(result.retry_after or 0.0, backoff(claim.attempts, self.retry_base, self.retry_cap))
-        return self._finish(name, claim, State.RETRYING, started, result=result, ambiguous=ambiguous, reason=self._describe(result),
-                            next_at=utcnow() + timedelta(seconds=delay))
+        delay = max(0.0, min(delay, self.retry_for - failing_for))  # one last try at the horizon, not after it
+        return self._finish(name, claim, State.RETRYING, started, stop=stop, result=result, ambiguous=ambiguous,
+                            reason=self._describe(result), next_at=now + timedelta(seconds=delay), failing=True)
 
     def _send(self, destination: Destination, payload: dict[str, object],
               stop: threading.Event | None) -> tuple[Result, int]:
@@ -293,15 +322,13 @@ class Deliverer:
 
     def _finish(self, name: str, claim: Claim, state: State, started: float, *, reason: str | None,
                 result: Result | None = None, uncount: bool = False, next_at: datetime | None = None,
-                ambiguous: int = 0) -> str:
-        self.ledger.record(
-            claim.delivery_id, state, reason=reason,
-            status_code=result.status_code if result else None,
-            reference=result.reference if result else None,
-            message=result.message if result else None,
-            response=result.body if result else None,
-            next_attempt_at=next_at, ambiguous=ambiguous, uncount=uncount,
-        )
+                ambiguous: int = 0, failing: bool = False, stop: threading.Event | None = None) -> str:
+        self._record(name, claim, stop, state, reason=reason,
+                     status_code=result.status_code if result else None,
+                     reference=result.reference if result else None,
+                     message=result.message if result else None,
+                     response=result.body if result else None,
+                     next_attempt_at=next_at, ambiguous=ambiguous, uncount=uncount, failing=failing)
         order = claim.order
         level = logging.WARNING if state in (State.DEAD, State.RETRYING) else logging.INFO
         log.log(level, "delivery source=%s order=%s destination=%s state=%s attempt=%d duration=%.3fs%s",
@@ -311,6 +338,55 @@ class Deliverer:
                        "state": str(state), "attempt": claim.attempts,
                        "duration": round(time.monotonic() - started, 3), "reason": redact(reason) if reason else None})
         return state
+
+    def _record(self, name: str, claim: Claim, stop: threading.Event | None, state: State, **outcome: Any) -> None:
+        """`Ledger.record`, retried while the ledger is locked or its disk full (see the module docstring)."""
+        stopping_since: list[float] = []
+        waited = False
+
+        def give_up(_state: tenacity.RetryCallState) -> bool:
+            if stop is None or not stop.is_set():
+                return False
+            stopping_since[:1] = stopping_since[:1] or [time.monotonic()]
+            return time.monotonic() - stopping_since[0] >= self.stop_grace
+
+        def waiting(retry_state: tenacity.RetryCallState) -> None:
+            nonlocal waited
+            if not waited:
+                waited = True
+                with self._lock:
+                    self._unrecorded[name] += 1
+                log.warning("could not record the outcome (%s) of order %s for %s: %s. Retrying until the ledger "
+                            "takes it; no new deliveries to %s meanwhile", state, claim.order.id, name,
+                            getattr(retry_state.outcome.exception(), "what", None), name)  # type: ignore[union-attr]
+
+        retrying = tenacity.Retrying(
+            retry=tenacity.retry_if_exception_type(LedgerUnavailable), stop=give_up, before_sleep=waiting,
+            wait=tenacity.wait_random_exponential(multiplier=0.2, max=RECORD_WAIT_MAX), reraise=True)
+        try:
+            retrying(self.ledger.record, claim.delivery_id, state, **outcome)
+        except LedgerUnavailable:
+            log.error("gave up recording the outcome (%s) of order %s for %s while stopping; it stays `sending` "
+                      "and is resent at the next start (the destination deduplicates on the order id)",
+                      state, claim.order.id, name)
+            raise
+        finally:
+            if waited:
+                with self._lock:
+                    self._unrecorded[name] -= 1
+        if waited:
+            log.info("recorded the outcome (%s) of order %s for %s after %d tries", state, claim.order.id, name,
+                     retrying.statistics.get("attempt_number", 0))
+
+
+def duration(seconds: float) -> str:
+    """A span in its two largest units: 45s, 12m 5s, 3h, 3d 2h."""
+    if not math.isfinite(seconds):
+        return "forever"
+    total = max(0, int(seconds))
+    parts = [(total // 86400, "d"), (total % 86400 // 3600, "h"), (total % 3600 // 60, "m"), (total % 60, "s")]
+    first = next((i for i, (n, _) in enumerate(parts) if n), 3)
+    return " ".join(f"{n}{unit}" for n, unit in [parts[first], *[p for p in parts[first + 1:first + 2] if p[0]]])
 
 
 def _wait_retry_after(state: tenacity.RetryCallState) -> float:

@@ -9,7 +9,9 @@ rows are claimed (`sending`, with a lease), committed, sent, then recorded.
 
 from __future__ import annotations
 
+import errno
 import os
+import shutil
 import socket
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -18,11 +20,13 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Column, DateTime, Index, UniqueConstraint, event, func, or_, update
-from sqlalchemy.engine import Engine
+from sqlalchemy import Column, DateTime, Index, UniqueConstraint, event, func, inspect, or_, update
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, Session, SQLModel, col, create_engine, select
 
+from connector.errors import LedgerUnavailable
 from connector.orders import Order
 from connector.redaction import redact
 
@@ -101,6 +105,7 @@ class Delivery(SQLModel, table=True):
     attempts: int = 0
     ambiguous_attempts: int = 0  # timeouts after the request was sent
     next_attempt_at: datetime | None = _time()
+    first_failed_at: datetime | None = _time()  # first transient/ambiguous failure since the last success or `retry`
     lease_until: datetime | None = _time()
     claimed_by: str | None = None
     last_attempt_at: datetime | None = _time()
@@ -157,6 +162,45 @@ class Claim:
     delivery_id: int
     order: Order
     attempts: int
+    first_failed_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Backlog:
+    """A destination's undelivered rows: how many, the oldest, and since when they have been failing."""
+
+    count: int
+    oldest_since: datetime | None
+    failing_since: datetime | None
+
+
+SQLITE_BUSY, SQLITE_LOCKED, SQLITE_IOERR, SQLITE_FULL = 5, 6, 10, 13  # primary result codes (sqlite3.h)
+NEARLY_FULL = 1 << 20  # bytes: an I/O error with less than this free is the full disk's doing
+
+
+def unavailable_kind(exc: BaseException, path: str | None = None) -> str | None:
+    """"locked" or "full" when `exc` says the SQLite ledger is write-locked or its disk is full, else None.
+
+    SQLite reports a full disk as SQLITE_FULL when a write runs out of room, but as a plain "disk
+    I/O error" when opening the WAL's shared memory does: with `path`, that counts as full when the
+    file system holding it has (nearly) no room left.
+    """
+    if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+        return "full"
+    orig = exc.orig if isinstance(exc, OperationalError) else exc
+    code = getattr(orig, "sqlite_errorcode", None)
+    if code is None:
+        return None
+    if code & 0xFF in (SQLITE_BUSY, SQLITE_LOCKED):
+        return "locked"
+    if code & 0xFF == SQLITE_FULL:
+        return "full"
+    if code & 0xFF == SQLITE_IOERR and path:
+        try:
+            return "full" if shutil.disk_usage(os.path.dirname(os.path.abspath(path))).free < NEARLY_FULL else None
+        except OSError:
+            return None
+    return None
 
 
 @dataclass(frozen=True)
@@ -189,9 +233,13 @@ def _local_process_gone(token: str | None) -> bool:
     return False
 
 
+BUSY_TIMEOUT = 30.0  # seconds a write waits for another process's lock; `?timeout=N` in a sqlite URL sets it
+
+
 def make_engine(url: str) -> Engine:
     is_sqlite = url.startswith("sqlite")
-    engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False} if is_sqlite else {})
+    busy = float(make_url(url).query.get("timeout", BUSY_TIMEOUT)) if is_sqlite else BUSY_TIMEOUT  # type: ignore[arg-type]
+    engine = create_engine(url, connect_args={"timeout": busy, "check_same_thread": False} if is_sqlite else {})
     if is_sqlite:
 
         @event.listens_for(engine, "connect")
@@ -199,7 +247,7 @@ def make_engine(url: str) -> Engine:
             dbapi_connection.isolation_level = None  # we issue BEGIN ourselves
             cursor = dbapi_connection.cursor()
             cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.execute(f"PRAGMA busy_timeout={int(busy * 1000)}")
             cursor.execute("PRAGMA synchronous=FULL")
             cursor.close()
 
@@ -211,25 +259,66 @@ def make_engine(url: str) -> Engine:
     return engine
 
 
+# Columns added after the first release. SQLModel's create_all makes missing tables, never missing
+# columns, so until migrations (Alembic) arrive, Ledger start-up adds these to an older ledger file:
+# one ALTER TABLE ADD COLUMN each, only when absent, inside a write transaction (two processes
+# starting together cannot both add it). Each must be nullable: old rows get NULL.
+BRIDGED_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("deliveries", "first_failed_at"),
+)
+
+
 class Ledger:
     def __init__(self, url: str) -> None:
         self.url = url
+        self.path = (make_url(url).database or url) if url.startswith("sqlite") else redact(url)
         self.engine = make_engine(url)
         self._writer = self.engine.execution_options(immediate=True)
-        SQLModel.metadata.create_all(self.engine)
+        with self._unavailable_as_one_line():
+            SQLModel.metadata.create_all(self.engine)
+            self._add_bridged_columns()
 
     def close(self) -> None:
         self.engine.dispose()
 
+    def _add_bridged_columns(self) -> None:
+        def missing(conn: Any) -> list[tuple[str, str]]:
+            present = {(table, c["name"]) for table in {t for t, _ in BRIDGED_COLUMNS}
+                       for c in inspect(conn).get_columns(table)}
+            return [pair for pair in BRIDGED_COLUMNS if pair not in present]
+
+        with self.engine.connect() as conn:  # a read first: `status` must work while another process writes
+            if not missing(conn):
+                return
+        with self._writer.begin() as conn:  # checked again under the write lock
+            for table, name in missing(conn):
+                column = SQLModel.metadata.tables[table].c[name]
+                assert column.nullable, f"{table}.{name} must be nullable to be added to an existing ledger"
+                conn.exec_driver_sql(f"ALTER TABLE {table} ADD COLUMN {name} {column.type.compile(dialect=conn.dialect)}")
+
+    @contextmanager
+    def _unavailable_as_one_line(self) -> Iterator[None]:
+        try:
+            yield
+        except (OperationalError, OSError) as exc:
+            kind = unavailable_kind(exc, self.path)
+            if kind is None:
+                raise
+            raise LedgerUnavailable(self.path, kind) from exc
+
     @contextmanager
     def write(self) -> Iterator[Session]:
-        """A write transaction (BEGIN IMMEDIATE on SQLite), committed on success."""
-        with Session(self._writer, expire_on_commit=False) as session, session.begin():
+        """A write transaction (BEGIN IMMEDIATE on SQLite), committed on success.
+
+        Raises LedgerUnavailable when another process holds the lock past the busy timeout or the
+        disk is full; the transaction is then rolled back and nothing was written.
+        """
+        with self._unavailable_as_one_line(), Session(self._writer, expire_on_commit=False) as session, session.begin():
             yield session
 
     @contextmanager
     def read(self) -> Iterator[Session]:
-        with Session(self.engine, expire_on_commit=False) as session:
+        with self._unavailable_as_one_line(), Session(self.engine, expire_on_commit=False) as session:
             yield session
 
     # -- polling ---------------------------------------------------------------------------
@@ -290,7 +379,7 @@ class Ledger:
                         .where(col(Delivery.source) == source, col(Delivery.store) == store,
                                col(Delivery.order_id) == order.id,  # type: ignore[union-attr]
                                col(Delivery.state).in_([State.SKIPPED, State.DEAD]))
-                        .values(state=State.PENDING, attempts=0, next_attempt_at=None, updated_at=now,
+                        .values(state=State.PENDING, attempts=0, next_attempt_at=None, first_failed_at=None, updated_at=now,
                                 reason="order changed on the platform; re-evaluating")
                     )
                     requeued += result.rowcount or 0
@@ -368,14 +457,18 @@ class Ledger:
                 delivery.lease_until = now + timedelta(seconds=lease)
                 delivery.claimed_by = process_token()
                 s.add(delivery)
-                claims.append(Claim(delivery.id or 0, Order.model_validate_json(record.data), delivery.attempts))
+                claims.append(Claim(delivery.id or 0, Order.model_validate_json(record.data), delivery.attempts,
+                                    delivery.first_failed_at))
         return claims
 
     def record(self, delivery_id: int, state: State, *, reason: str | None = None, status_code: int | None = None,
                reference: str | None = None, message: str | None = None, response: str | None = None,
-               next_attempt_at: datetime | None = None,
+               next_attempt_at: datetime | None = None, failing: bool = False,
                ambiguous: int = 0, uncount: bool = False, now: datetime | None = None) -> None:
-        """Record the outcome of one attempt (never raises on a vanished row)."""
+        """Record the outcome of one attempt (never raises on a vanished row).
+
+        `failing`: a transient or ambiguous failure; the first one starts the retry horizon's clock.
+        """
         now = now or utcnow()
         with self.write() as s:
             row = s.get(Delivery, delivery_id)
@@ -396,8 +489,11 @@ class Ledger:
             row.ambiguous_attempts += ambiguous
             if uncount:
                 row.attempts = max(0, row.attempts - 1)
+            if failing and row.first_failed_at is None:
+                row.first_failed_at = now
             if state == State.DELIVERED:
                 row.delivered_at = now
+                row.first_failed_at = None
             s.add(row)
             s.add(Attempt(delivery_id=delivery_id, at=now, state=state, status_code=status_code,
                           message=row.message or row.reason))
@@ -436,6 +532,7 @@ class Ledger:
             statement = statement.where(col(Delivery.order_id) == order_id)
         with self.write() as s:
             result = s.exec(statement.values(state=State.PENDING, next_attempt_at=now, attempts=0,  # type: ignore[call-overload]
+                                             first_failed_at=None,  # a fresh retry horizon
                                              reason="re-queued by hand", updated_at=now))
             return result.rowcount or 0
 
@@ -495,6 +592,14 @@ class Ledger:
             return s.exec(select(Delivery).where(Delivery.destination == destination,
                                                  col(Delivery.state).in_(UNDELIVERED_STATES))
                           .order_by(col(Delivery.created_at)).limit(1)).first()
+
+    def backlog(self) -> dict[str, Backlog]:
+        """Per destination with undelivered rows: how many, queued since when, failing since when."""
+        with self.read() as s:
+            rows = s.exec(select(Delivery.destination, func.count(), func.min(Delivery.created_at),
+                                 func.min(Delivery.first_failed_at))
+                          .where(col(Delivery.state).in_(UNDELIVERED_STATES)).group_by(col(Delivery.destination))).all()
+        return {destination: Backlog(count, oldest, failing) for destination, count, oldest, failing in rows}
 
     def last_failure(self, destination: str) -> Delivery | None:
         with self.read() as s:

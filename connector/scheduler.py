@@ -41,7 +41,8 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
 from connector.app import App
-from connector.delivery import PassReport
+from connector.delivery import PassReport, duration
+from connector.errors import LedgerUnavailable
 from connector.ledger import State, process_token, utcnow
 from connector.notify import Notifier
 from connector.polling import PollReport
@@ -162,9 +163,13 @@ class Service:
         """Rows this process claimed and never recorded (only after an unexpected error) become due again."""
         rows = self.app.ledger.deliveries(state=State.SENDING, claimed_by=process_token())
         for row in rows:
-            self.app.ledger.record(row.id or 0, State.RETRYING, next_attempt_at=utcnow(),
-                                   reason="interrupted by shutdown before its outcome was recorded; "
-                                          "resent with the same order id")
+            try:
+                self.app.ledger.record(row.id or 0, State.RETRYING, next_attempt_at=utcnow(),
+                                       reason="interrupted by shutdown before its outcome was recorded; "
+                                              "resent with the same order id")
+            except LedgerUnavailable as exc:  # left in `sending`: the next start resends them just the same
+                log.error("could not release %d interrupted deliveries: %s; the next start resends them", len(rows), exc)
+                return 0
         return len(rows)
 
     # -- jobs --------------------------------------------------------------------------------
@@ -174,6 +179,9 @@ class Service:
             return
         try:
             reports = self.app.poll([name], stop=self.stop)
+        except LedgerUnavailable as exc:
+            log.error("poll of %s stopped: %s; the next poll tries again (the cursor stays)", name, exc)
+            return
         except Exception:  # a job must never die silently, nor take the scheduler with it
             log.exception("poll of %s failed unexpectedly; the next poll tries again", name)
             return
@@ -188,6 +196,9 @@ class Service:
         self.resume_paused()
         try:
             report = self.app.deliver(stop=self.stop)
+        except LedgerUnavailable as exc:
+            log.error("delivery pass stopped: %s; the next pass tries again", exc)
+            return
         except Exception:
             log.exception("delivery pass failed unexpectedly; the next pass tries again")
             return
@@ -235,7 +246,18 @@ class Service:
                      for r, at in self._polls.values()]
             delivered = self._delivered
         paused = [f"{name} PAUSED (credentials)" for name in self.app.deliverer.paused]
-        return redact("; ".join([*polls, f"{delivered} delivered since start", *paused]))
+        return redact("; ".join([*polls, f"{delivered} delivered since start", *self.backlog_parts(), *paused]))
+
+    def backlog_parts(self) -> list[str]:
+        """`sonarid: 102 undelivered, oldest 2h 3m` per destination that has a backlog."""
+        try:
+            backlogs = self.app.ledger.backlog()
+        except LedgerUnavailable:
+            return []
+        now = utcnow()
+        return [f"{name}: {b.count} undelivered, oldest {duration((now - b.oldest_since).total_seconds())}"
+                + (f", failing since {b.failing_since:%Y-%m-%d %H:%M}Z" if b.failing_since else "")
+                for name, b in sorted(backlogs.items()) if b.oldest_since is not None]
 
     def _publish_status(self) -> None:
         self.notifier.status(self.status_line())

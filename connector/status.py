@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from rich.console import Console
 
 from connector.config import Settings
-from connector.ledger import Ledger, State, utcnow
+from connector.delivery import duration
+from connector.ledger import Backlog, Ledger, State, utcnow
 from connector.redaction import redact
-from connector.sources.base import duration
 
 STATES = [s.value for s in State]
 
@@ -19,6 +19,8 @@ def collect(settings: Settings) -> dict[str, Any]:
     ledger = Ledger(settings.database_url)
     try:
         counts = ledger.counts()
+        backlogs = ledger.backlog()
+        now = utcnow()
         destinations = []
         for name in sorted(set(counts) | set(settings.destinations)):
             oldest = ledger.oldest_undelivered(name)
@@ -35,6 +37,7 @@ def collect(settings: Settings) -> dict[str, Any]:
                     "at": _iso(failure.updated_at), "status_code": failure.status_code,
                     "reason": failure.reason, "message": failure.message},
                 "next_attempt_at": _iso(ledger.next_due(name)),
+                "backlog": _backlog(backlogs.get(name), now, settings.retry_for),
             })
         cursors = [{
             "source": c.source, "store": c.store, "name": c.name, "position": _iso(c.position),
@@ -47,15 +50,23 @@ def collect(settings: Settings) -> dict[str, Any]:
         ledger.close()
 
 
+def _backlog(backlog: Backlog | None, now: datetime, retry_for: float) -> dict[str, Any]:
+    """Undelivered rows, the age of the oldest, and when the longest-failing one is given up on."""
+    if backlog is None:
+        return {"count": 0, "oldest_since": None, "age_seconds": 0, "failing_since": None, "dead_after": None}
+    age = (now - backlog.oldest_since).total_seconds() if backlog.oldest_since else 0.0
+    dead_after = None
+    if backlog.failing_since is not None:
+        try:
+            dead_after = _iso(backlog.failing_since + timedelta(seconds=retry_for))
+        except OverflowError:  # a horizon beyond the calendar: never
+            dead_after = None
+    return {"count": backlog.count, "oldest_since": _iso(backlog.oldest_since), "age_seconds": max(0, int(age)),
+            "failing_since": _iso(backlog.failing_since), "dead_after": dead_after}
+
+
 def _iso(value: datetime | None) -> str | None:
     return value.isoformat(timespec="seconds") if value else None
-
-
-def _age(since: str | None, now: str) -> str:
-    if not since:
-        return ""
-    seconds = (datetime.fromisoformat(now) - datetime.fromisoformat(since)).total_seconds()
-    return duration(max(0.0, seconds))
 
 
 def render(report: dict[str, Any], console: Console) -> None:
@@ -68,11 +79,15 @@ def render(report: dict[str, Any], console: Console) -> None:
         console.print(f"{d['destination']}{'' if d['enabled'] else ' (off)'}: "
                       + ", ".join(f"{counts[state]} {state}" for state in STATES), markup=False)
         oldest = d["oldest_undelivered"]
-        if oldest:
-            backlog = sum(counts[state] for state in ("pending", "sending", "retrying"))
-            console.print(f"  backlog {backlog}: oldest {oldest['source']} #{oldest['order_id']} ({oldest['state']}) "
-                          f"waiting {_age(oldest['since'], report['generated_at'])} since {oldest['since']}"
-                          + (f": {oldest['reason']}" if oldest["reason"] else ""), markup=False)
+        backlog = d["backlog"]
+        if oldest and backlog["count"]:
+            line = (f"  backlog {backlog['count']}: oldest {oldest['source']} #{oldest['order_id']} ({oldest['state']}) "
+                    f"waiting {duration(backlog['age_seconds'])} since {backlog['oldest_since']}")
+            if backlog["failing_since"]:
+                until = f"{backlog['dead_after']}, then dead" if backlog["dead_after"] else "it is delivered"
+                line += f"; failing since {backlog['failing_since']}, retried until {until} (CONNECTOR_RETRY_FOR)"
+            line += f": {oldest['reason']}" if oldest["reason"] else ""
+            console.print(line, markup=False)
         if d["next_attempt_at"]:
             console.print(f"  next attempt {d['next_attempt_at']}", markup=False)
         failure = d["last_error"]

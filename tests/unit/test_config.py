@@ -18,6 +18,13 @@ def test_nothing_set_means_nothing_enabled() -> None:
     assert settings.poll_interval == 60 and settings.lookback == 600 and settings.concurrency == 4
 
 
+def test_the_retry_horizon_defaults_to_three_days_and_max_attempts_is_still_read() -> None:
+    assert config.load({}).retry_for == 3 * 86400 and config.load({}).max_attempts == 8
+    settings = config.load({"CONNECTOR_RETRY_FOR": "3600", "CONNECTOR_MAX_ATTEMPTS": "3"})
+    assert (settings.retry_for, settings.max_attempts) == (3600, 3)
+    assert config.load({"CONNECTOR_DATABASE_URL": "sqlite:////var/lib/c.db?timeout=5"}).database_url.endswith("?timeout=5")
+
+
 def test_enabled_by_credentials() -> None:
     settings = config.load({**WC, "SONARID_API_KEY": "sk_live_zzzzzz"})
     assert settings.sources == ["woocommerce"] and settings.destinations == ["sonarid"]
@@ -27,6 +34,9 @@ def test_enabled_by_credentials() -> None:
 @pytest.mark.parametrize(("env", "variable"), [
     ({"CONNECTOR_POLL_INTERVAL": "soon"}, "CONNECTOR_POLL_INTERVAL"),
     ({"CONNECTOR_MAX_ATTEMPTS": "0"}, "CONNECTOR_MAX_ATTEMPTS"),
+    ({"CONNECTOR_RETRY_FOR": "3 days"}, "CONNECTOR_RETRY_FOR"),
+    ({"CONNECTOR_RETRY_FOR": "0"}, "CONNECTOR_RETRY_FOR"),
+    ({"CONNECTOR_DATABASE_URL": "sqlite:////var/lib/c.db?timeout=soon"}, "CONNECTOR_DATABASE_URL"),
     ({"CONNECTOR_LOG_FORMAT": "xml"}, "CONNECTOR_LOG_FORMAT"),
     ({"SONARID_API_KEY": "sk", "SONARID_URL": "sonarid.com"}, "SONARID_URL"),
     ({**WC, "WOOCOMMERCE_URL": "ftp://x"}, "WOOCOMMERCE_URL"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import sqlite3
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -9,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from connector.ledger import Ledger, Rejected, State
+from connector.errors import LedgerUnavailable
+from connector.ledger import Ledger, Rejected, State, unavailable_kind
 from connector.orders import Address, Order
 
 T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
@@ -117,3 +119,96 @@ def test_requeue_dead(ledger: Ledger) -> None:
     assert ledger.requeue() == 0
     assert ledger.requeue(dead=True) == 1
     assert ledger.deliveries()[0].state == State.PENDING
+
+
+# A ledger file written before `first_failed_at` existed (the deliveries table of the first release).
+OLD_DELIVERIES = """CREATE TABLE deliveries (
+    id INTEGER NOT NULL, source VARCHAR NOT NULL, store VARCHAR NOT NULL, order_id VARCHAR NOT NULL,
+    destination VARCHAR NOT NULL, state VARCHAR NOT NULL, reason VARCHAR, attempts INTEGER NOT NULL,
+    ambiguous_attempts INTEGER NOT NULL, next_attempt_at DATETIME, lease_until DATETIME, claimed_by VARCHAR,
+    last_attempt_at DATETIME, status_code INTEGER, reference VARCHAR, message VARCHAR, response VARCHAR,
+    created_at DATETIME, updated_at DATETIME, delivered_at DATETIME,
+    PRIMARY KEY (id), CONSTRAINT uq_delivery UNIQUE (source, store, order_id, destination))"""
+
+
+def test_an_old_ledger_file_gains_the_new_column_and_keeps_its_rows(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    ledger = Ledger(f"sqlite:///{path}")
+    ledger.enqueue("woocommerce", "shop", [order("1"), order("2")], ["sonarid"])
+    ledger.close()
+    with sqlite3.connect(path) as db:  # back to the old shape, rows and all
+        db.execute("ALTER TABLE deliveries RENAME TO new_deliveries")
+        db.execute(OLD_DELIVERIES)
+        db.execute("INSERT INTO deliveries SELECT id, source, store, order_id, destination, state, reason, attempts, "
+                   "ambiguous_attempts, next_attempt_at, lease_until, claimed_by, last_attempt_at, status_code, "
+                   "reference, message, response, created_at, updated_at, delivered_at FROM new_deliveries")
+        db.execute("DROP TABLE new_deliveries")
+    with sqlite3.connect(path) as db:
+        assert "first_failed_at" not in {row[1] for row in db.execute("PRAGMA table_info(deliveries)")}
+
+    for _ in range(2):  # idempotent: the second start finds the column and adds nothing
+        upgraded = Ledger(f"sqlite:///{path}")
+        assert sorted(d.order_id for d in upgraded.deliveries()) == ["1", "2"]
+        upgraded.close()
+    upgraded = Ledger(f"sqlite:///{path}")
+    [claim, _] = upgraded.claim("sonarid", 10, lease=60, now=T0)
+    assert claim.first_failed_at is None
+    upgraded.record(claim.delivery_id, State.RETRYING, failing=True, now=T0)
+    assert upgraded.deliveries(order_id=claim.order.id)[0].first_failed_at == T0
+    upgraded.close()
+
+
+def test_the_first_failure_starts_the_horizon_and_success_or_retry_resets_it(ledger: Ledger) -> None:
+    ledger.enqueue("woocommerce", "shop", [order("1")], ["sonarid"])
+    for minute in (0, 5):
+        [claim] = ledger.claim("sonarid", 1, lease=60, now=T0 + timedelta(minutes=minute))
+        ledger.record(claim.delivery_id, State.RETRYING, failing=True, next_attempt_at=T0,
+                      now=T0 + timedelta(minutes=minute))
+    [claim] = ledger.claim("sonarid", 1, lease=60, now=T0 + timedelta(minutes=9))
+    assert claim.first_failed_at == T0  # the first failure, not the latest
+    assert ledger.backlog()["sonarid"].failing_since == T0
+    ledger.record(claim.delivery_id, State.DEAD, failing=True)
+    assert ledger.requeue(dead=True) == 1
+    assert ledger.deliveries()[0].first_failed_at is None  # `retry` gives a fresh horizon
+    [claim] = ledger.claim("sonarid", 1, lease=60)
+    ledger.record(claim.delivery_id, State.DELIVERED)
+    assert ledger.backlog() == {}
+
+
+def test_backlog_counts_undelivered_rows_and_the_oldest(ledger: Ledger) -> None:
+    ledger.enqueue("woocommerce", "shop", [order("1")], ["sonarid", "sophio"], now=T0)
+    ledger.enqueue("woocommerce", "shop", [order("2"), order("3")], ["sonarid"], now=T0 + timedelta(hours=1))
+    [claim] = ledger.claim("sonarid", 1, lease=60)
+    ledger.record(claim.delivery_id, State.DELIVERED)
+    backlog = ledger.backlog()
+    assert (backlog["sonarid"].count, backlog["sonarid"].oldest_since) == (2, T0 + timedelta(hours=1))
+    assert (backlog["sophio"].count, backlog["sophio"].oldest_since, backlog["sophio"].failing_since) == (1, T0, None)
+
+
+def test_a_write_lock_held_by_another_process_is_one_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "l.db"
+    ledger = Ledger(f"sqlite:///{path}?timeout=0.2")
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        with pytest.raises(LedgerUnavailable) as caught:
+            ledger.enqueue("woocommerce", "shop", [order("1")], ["sonarid"])
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert caught.value.kind == "locked"
+    assert str(caught.value).startswith(f"the ledger {path} is locked by another process")
+    assert ledger.enqueue("woocommerce", "shop", [order("1")], ["sonarid"]).new_deliveries == 1  # nothing half-written
+    ledger.close()
+
+
+def test_sqlite_full_is_recognised_as_a_full_disk(tmp_path: Path) -> None:
+    db = sqlite3.connect(tmp_path / "small.db")
+    db.execute("CREATE TABLE t (x BLOB)")
+    db.execute("PRAGMA max_page_count = 3")  # the same SQLITE_FULL a full disk gives
+    with pytest.raises(sqlite3.OperationalError) as caught:
+        db.execute("INSERT INTO t VALUES (zeroblob(100000))")
+    db.close()
+    assert unavailable_kind(caught.value) == "full"
+    assert unavailable_kind(OSError(errno.ENOSPC, "No space left on device")) == "full"
+    assert unavailable_kind(sqlite3.OperationalError("no such table: t")) is None
