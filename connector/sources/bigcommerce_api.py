@@ -74,8 +74,9 @@ class StoreAPI:
         self.sent = 0  # requests sent, answered or not
         self.rate_limited = 0  # 429 answers received
 
-    def get(self, path: str, params: Params | None = None) -> Any | None:
-        """The JSON body of GET /stores/{hash}/v2/{path}; None on 204."""
+    def get(self, path: str, params: Params | None = None, *,
+            retry: Callable[[], tenacity.Retrying] | None = None) -> Any | None:
+        """The JSON body of GET /stores/{hash}/v2/{path}; None on 204. `retry` replaces the policy for this call."""
         url = self.connection.full_path(path)
 
         def once() -> Any | None:
@@ -88,7 +89,7 @@ class StoreAPI:
             self.limit.observe(response.headers)
             return self._body(path, response)
 
-        return self.retry()(once)
+        return (retry or self.retry)()(once)
 
     def close(self) -> None:
         self.connection.session.close()
