@@ -74,6 +74,7 @@ class BigCommerce(Source):
         self.unit: str | None = None  # the store's weight unit, read once when first needed
         self.fetched = 0  # orders whose sub-resources were read
         self.recalled = 0  # orders taken from the ledger unchanged
+        self._failing: set[str] = set()  # orders `again` just failed to read: not tried twice in one poll
 
     @property
     def store(self) -> str:
@@ -145,6 +146,7 @@ class BigCommerce(Source):
     def again(self, order_ids: Sequence[str]) -> Page:
         """GET /orders/{id} (with fees) and its sub-resources for each order left to be read again."""
         page = Page()
+        self._failing.clear()
         for order_id in order_ids:
             try:
                 row = self.api.get(f"orders/{order_id}", {"include": "fees"}, retry=self._detail_retry)
@@ -166,6 +168,7 @@ class BigCommerce(Source):
                     page.forget.append(order_id)
                 else:
                     page.orders.append(order)
+        self._failing = {o.order_id for o in page.orders if isinstance(o, Rejected) and o.transient}
         return page
 
     def _eligible(self, row: dict[str, Any]) -> bool:
@@ -182,6 +185,9 @@ class BigCommerce(Source):
         order_id = platform_id(row)
         if order_id is None:
             return self.read(row)
+        if recall and order_id in self._failing:  # `again` failed to read it moments ago: recorded already
+            self._failing.discard(order_id)
+            return None
         try:
             modified = rfc2822(row.get("date_modified"), "date_modified", required=True)
         except MalformedOrder:

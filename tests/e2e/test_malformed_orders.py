@@ -260,3 +260,95 @@ def test_woocommerce_one_malformed_order_among_good_ones(case: Case, woocommerce
 @pytest.mark.parametrize("case", BIGCOMMERCE_CASES, ids=named)
 def test_bigcommerce_one_malformed_order_among_good_ones(case: Case, bigcommerce: Outcome) -> None:
     holds(bigcommerce, case, BIGCOMMERCE_CASES)
+
+
+# -- an order whose details keep failing: recorded, read again on its own, never holding back the page ------
+
+def three_paid(bc: BigCommerceSandbox) -> list[int]:
+    templates = sendable(sample_bigcommerce_orders(24, seed=43), "billing_address")
+    return [int(bc.add_order({k: v for k, v in next(templates).items() if not k.startswith("date_") and k != "id"}
+                             | {"status_id": 11})["id"]) for _ in range(3)]
+
+
+def orders_not_read(connector: Connector) -> dict[str, Any]:
+    shown = connector("status", "--json")
+    assert shown.code == 0, shown.err
+    report = json.loads(shown.out)
+    assert all(c["position"] for c in report["cursors"])  # the cursor moved on
+    problems: dict[str, Any] = report["orders_not_read"]
+    return problems
+
+
+FAILING_DETAILS = [
+    pytest.param("status", 500, "products", "500", id="products-always-500"),
+    pytest.param("non_json", 200, "products", "not JSON", id="products-captcha-page-with-200"),
+    pytest.param("status", 503, "shipping_addresses", "503", id="shipping_addresses-always-503"),
+]
+
+
+@pytest.mark.parametrize(("kind", "status", "resource", "said"), FAILING_DETAILS)
+def test_an_order_whose_details_keep_failing_is_read_again_on_its_own(
+        bc_connector: Connector, bc: BigCommerceSandbox, kind: Any, status: int, resource: str, said: str) -> None:
+    first, bad, last = three_paid(bc)
+    bc.faults.add(kind, times=10_000, status=status, path=f"/stores/{BC_HASH}/v2/orders/{bad}/{resource}")
+    sonarid = bc_connector.sonarid
+
+    for _ in range(2):  # the first poll meets it in the listing, the second reads it again by id
+        bc.reset_requests()
+        run = bc_connector("poll")
+        assert run.code == 0, run.err
+        assert "1 to read again (details failed to load)" in run.out
+        assert [sonarid.submissions_for(f"bc_{i}") for i in (first, bad, last)] == [1, 0, 1]
+        assert str(bad) not in bc_connector.states()  # no delivery until it is read
+        problems = orders_not_read(bc_connector)
+        assert problems["malformed"] == 0 and problems["read_again"] == 1
+        [row] = problems["latest"]
+        assert row["order_id"] == str(bad) and row["kind"] == "read again"
+        assert row["reason"].startswith("could not read order details: ") and said in row["reason"]
+        assert row["reason"].endswith("will read again at the next poll")
+        tried = [r.path for r in bc.requests if f"/orders/{bad}" in r.path]
+        assert len(tried) <= 1 + 3 + 3  # the order itself, and a few quick tries of its details: once per poll
+    assert f"/stores/{BC_HASH}/v2/orders/{bad}" in tried  # read again by id
+
+    bc.faults.clear()  # the store recovers: the order is read and goes on like any other, once
+    run = bc_connector("poll")
+    assert run.code == 0, run.err
+    assert "to read again" not in run.out
+    assert [sonarid.submissions_for(f"bc_{i}") for i in (first, bad, last)] == [1, 1, 1]
+    assert bc_connector.states() == dict.fromkeys(map(str, (first, bad, last)), "delivered")
+    assert orders_not_read(bc_connector) == {"malformed": 0, "read_again": 0, "latest": []}
+    assert bc_connector("poll").code == 0
+    assert len(sonarid.submissions) == 3
+
+
+def test_a_backfill_leaves_an_unreadable_order_to_the_next_poll(bc_connector: Connector, bc: BigCommerceSandbox) -> None:
+    first, bad, last = three_paid(bc)
+    bc.faults.add("status", times=10_000, status=500, path=f"/stores/{BC_HASH}/v2/orders/{bad}/products")
+    since = (datetime.now(UTC) - timedelta(days=1)).date().isoformat()
+    run = bc_connector("backfill", "--since", since)
+    assert run.code == 0, run.err
+    assert "1 to read again" in run.out
+    assert bc_connector.states() == {str(first): "delivered", str(last): "delivered"}
+    assert orders_not_read(bc_connector)["read_again"] == 1
+
+    bc.faults.clear()
+    bc.reset_requests()
+    run = bc_connector("poll")
+    assert run.code == 0, run.err
+    assert bc_connector.states() == dict.fromkeys(map(str, (first, bad, last)), "delivered")
+    assert bc_connector.sonarid.submissions_for(f"bc_{bad}") == 1
+    assert f"/stores/{BC_HASH}/v2/orders/{bad}" in [r.path for r in bc.requests]
+
+
+def test_an_order_read_again_that_left_the_paid_statuses_is_dropped(bc_connector: Connector,
+                                                                    bc: BigCommerceSandbox) -> None:
+    first, bad, last = three_paid(bc)
+    bc.faults.add("status", times=10_000, status=500, path=f"/stores/{BC_HASH}/v2/orders/{bad}/products")
+    assert bc_connector("poll").code == 0
+    assert orders_not_read(bc_connector)["read_again"] == 1
+    bc.update_order(bad, status_id=5)  # cancelled meanwhile: nothing to send, nothing left to read
+    run = bc_connector("poll")
+    assert run.code == 0, run.err
+    assert orders_not_read(bc_connector) == {"malformed": 0, "read_again": 0, "latest": []}
+    assert bc_connector.sonarid.submissions_for(f"bc_{bad}") == 0
+    assert bc_connector.states() == {str(first): "delivered", str(last): "delivered"}
