@@ -196,14 +196,20 @@ class Source(ABC):
                     f"id {shown[:80]}" if isinstance(raw, dict) else shown[:80])
         return False
 
+    def checked(self, raw: dict[str, Any]) -> Order:
+        """`parse`, and text every destination can take (no NUL, no lone surrogate, not overlong)."""
+        order = self.parse(raw)
+        dumped = order.model_dump()
+        dumped["customer"] = dumped.pop("customer")  # named after the platform's own field (billing.…) first
+        problem = text_problem(dumped)
+        if problem:
+            raise MalformedOrder(problem)
+        return order
+
     def read(self, raw: dict[str, Any]) -> Order | Rejected:
-        """`parse`, turning a malformed order into a `Rejected` that keeps the raw JSON and the reason."""
+        """`checked`, turning a malformed order into a `Rejected` that keeps the raw JSON and the reason."""
         try:
-            order = self.parse(raw)
-            problem = text_problem(order.model_dump())
-            if problem:
-                raise MalformedOrder(problem)
-            return order
+            return self.checked(raw)
         except (MalformedOrder, ValueError, TypeError, LookupError, AttributeError, ArithmeticError) as exc:
             reason = str(exc) if isinstance(exc, MalformedOrder) else f"{type(exc).__name__}: {exc}"
             return self.reject(raw, reason)

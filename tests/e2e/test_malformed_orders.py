@@ -160,6 +160,7 @@ class Outcome:
     deliveries: dict[str, dict[str, Delivery]]  # per ledger: sonarID delivery per order id
     records: dict[str, dict[str, OrderRecord]]  # per ledger: order record per order id
     status: dict[str, Any]  # `status --json` of the poll's ledger
+    table: Run  # `status` of the poll's ledger
 
 
 def corpus_run(connector: Connector, cases: list[Case], add: Callable[[int, Case | None], int],
@@ -188,7 +189,7 @@ def corpus_run(connector: Connector, cases: list[Case], add: Callable[[int, Case
             ledger.close()
     shown = connector("status", "--json")
     assert shown.code == 0, shown.err
-    return Outcome(prefix, bad, good, runs, sent, deliveries, records, json.loads(shown.out))
+    return Outcome(prefix, bad, good, runs, sent, deliveries, records, json.loads(shown.out), connector("status"))
 
 
 def sendable(orders: list[dict[str, Any]], address: str) -> Iterator[dict[str, Any]]:
@@ -250,6 +251,7 @@ def holds(outcome: Outcome, case: Case, cases: list[Case]) -> None:
         assert listed[str(bad)]["kind"] == "malformed" and case.expect in listed[str(bad)]["reason"]
     [sonar] = [d for d in outcome.status["destinations"] if d["destination"] == "sonarid"]
     assert sonar["counts"]["dead"] == malformed and sonar["counts"]["delivered"] == len(outcome.good)
+    assert outcome.table.code == 0 and f"orders not read: {malformed} malformed" in outcome.table.out
 
 
 @pytest.mark.parametrize("case", WOOCOMMERCE_CASES, ids=named)
@@ -346,6 +348,9 @@ def test_an_order_read_again_that_left_the_paid_statuses_is_dropped(bc_connector
     bc.faults.add("status", times=10_000, status=500, path=f"/stores/{BC_HASH}/v2/orders/{bad}/products")
     assert bc_connector("poll").code == 0
     assert orders_not_read(bc_connector)["read_again"] == 1
+    table = bc_connector("status").out
+    assert "orders not read: 0 malformed" in table and "1 to read again" in table
+    assert f"bigcommerce #{bad} read again since" in table and "could not read order details" in table
     bc.update_order(bad, status_id=5)  # cancelled meanwhile: nothing to send, nothing left to read
     run = bc_connector("poll")
     assert run.code == 0, run.err

@@ -116,3 +116,15 @@ def test_orders_to_read_again_come_longest_waiting_first_a_batch_at_a_time(ledge
     assert ledger.to_read_again("bigcommerce", "s") == [str(i) for i in range(1, 26)]
     ledger.enqueue("bigcommerce", "s", [unread("1")], ["sonarid"])  # tried again, failed again: to the back
     assert ledger.to_read_again("bigcommerce", "s", limit=30)[-1] == "1"
+
+
+def test_preview_refuses_text_no_destination_can_take_and_names_the_field() -> None:
+    from connector.config import load
+    from connector.errors import BadInput
+    from connector.preview import render_payload
+
+    raw = {"id": 5, "status": "processing", "currency": "USD", "total": "1.00",
+           "date_created_gmt": "2026-01-01T00:00:00", "date_modified_gmt": "2026-01-01T00:00:00",
+           "billing": {"first_name": "Mia \ud83d", "last_name": "Kelly", "email": "mia@example.com"}}
+    with pytest.raises(BadInput, match=r"billing\.first_name contains a lone UTF-16 surrogate"):
+        render_payload(raw, "woocommerce", "sonarid", load({}))
