@@ -51,7 +51,7 @@ from connector.sources.base import (
     platform_id,
     retrying,
 )
-from connector.sources.bigcommerce_api import NotFound, StoreAPI
+from connector.sources.bigcommerce_api import NotFound, RateLimited, StoreAPI
 from connector.sources.bigcommerce_orders import parse_order, rfc2822, rfc2822_query, status_id, weight_unit
 
 log = logging.getLogger("connector.sources.bigcommerce")
@@ -153,6 +153,8 @@ class BigCommerce(Source):
             except NotFound:
                 page.forget.append(order_id)
                 continue
+            except RateLimited:
+                raise
             except TransientSourceError as exc:
                 page.orders.append(self.reject({"id": order_id}, str(exc), transient=True))
                 continue
@@ -212,7 +214,7 @@ class BigCommerce(Source):
             return None
         except MalformedOrder as exc:
             return self.reject(row, str(exc))
-        except SourceAuthError:
+        except (SourceAuthError, RateLimited):  # about the store, not this order: the poll stops as before
             raise
         except TransientSourceError as exc:
             return self.reject(row, str(exc), transient=True)
@@ -222,9 +224,15 @@ class BigCommerce(Source):
         return self.read(raw)
 
     def _detail_retry(self) -> tenacity.Retrying:
-        """The usual policy, cut to DETAIL_ATTEMPTS: an order that keeps failing is read again next poll."""
+        """The usual policy, cut to DETAIL_ATTEMPTS (a 429 still waits its full course): an order whose
+        details keep failing is read again at the next poll rather than held on to."""
         policy = self.api.retry()
-        return policy.copy(stop=policy.stop | tenacity.stop_after_attempt(DETAIL_ATTEMPTS))
+
+        def cut(state: tenacity.RetryCallState) -> bool:
+            failure = state.outcome.exception() if state.outcome else None
+            return state.attempt_number >= DETAIL_ATTEMPTS and not isinstance(failure, RateLimited)
+
+        return policy.copy(stop=policy.stop | cut)
 
     def _all(self, path: str) -> list[Any]:
         """Every row of a paged sub-resource (their default page is 50 rows: always ask for 250).

@@ -41,6 +41,10 @@ class NotFound(SourceError):
     """404: the store hash is wrong, or the order is gone (archived) since it was listed."""
 
 
+class RateLimited(TransientSourceError):
+    """429: the store's quota is spent. It says nothing about the order being read."""
+
+
 class Connection(OAuthConnection):  # type: ignore[misc]  # the package has no type hints
     """`OAuthConnection` with the base URL taken whole (`https://api.bigcommerce.com`, `http://127.0.0.1:8080`)."""
 
@@ -100,8 +104,8 @@ class StoreAPI:
             return None
         if status == 429:
             self.rate_limited += 1
-            raise TransientSourceError(f"BigCommerce {path} answered 429 (the store's API quota is spent)",
-                                       retry_after=self._retry_after(response))
+            raise RateLimited(f"BigCommerce {path} answered 429 (the store's API quota is spent)",
+                              retry_after=self._retry_after(response))
         if status == 401:
             raise SourceAuthError(f"BigCommerce refused the access token (401: {_message(response)}); check "
                                   "BIGCOMMERCE_ACCESS_TOKEN and BIGCOMMERCE_STORE_HASH")

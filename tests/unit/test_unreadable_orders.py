@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
 from connector.ledger import READ_AGAIN, Ledger, Rejected, State
-from connector.orders import MalformedOrder, money, quantity
-from connector.sources.base import platform_id, printable, text_problem
+from connector.orders import MalformedOrder, Order, money, quantity
+from connector.sandbox import BigCommerceSandbox
+from connector.sources.base import TransientSourceError, platform_id, printable, text_problem
 from tests.unit.test_ledger import order
 
 
@@ -128,3 +130,36 @@ def test_preview_refuses_text_no_destination_can_take_and_names_the_field() -> N
            "billing": {"first_name": "Mia \ud83d", "last_name": "Kelly", "email": "mia@example.com"}}
     with pytest.raises(BadInput, match=r"billing\.first_name contains a lone UTF-16 surrogate"):
         render_payload(raw, "woocommerce", "sonarid", load({}))
+
+
+# -- the BigCommerce source: one order's details failing --------------------------------------------
+
+def test_an_order_whose_details_fail_is_left_to_read_again_and_the_scan_goes_on() -> None:
+    from tests.unit.test_bigcommerce_source import NOW, orders_of, paid, source
+
+    with BigCommerceSandbox("abc123", "bc_unit_token_7f3a", quota=None, clock=lambda: NOW) as store:
+        for n in (1, 2, 3):
+            store.add_order(paid(n, NOW - timedelta(seconds=10 - n)))
+        store.faults.add("status", times=100, status=502, path="/stores/abc123/v2/orders/2/products")
+        src = source(store)
+        orders = orders_of(src.modified(NOW - timedelta(minutes=1)))
+        assert [(o.order_id, o.transient) if isinstance(o, Rejected) else o.id for o in orders] == ["1", ("2", True), "3"]
+        tries = [r for r in store.requests if r.path.endswith("/orders/2/products")]
+        assert len(tries) == 3  # DETAIL_ATTEMPTS, not the listing's five
+
+        again = src.again(["2", "9"])  # 9 is not in the store (any more)
+        assert again.forget == ["9"] and [(o.order_id, o.transient) for o in again.orders] == [("2", True)]
+        store.faults.clear()
+        again = src.again(["2"])
+        assert [o.id for o in again.orders if isinstance(o, Order)] == ["2"] and again.forget == []
+
+
+def test_a_spent_quota_still_stops_the_scan_rather_than_marking_orders() -> None:
+    from tests.unit.test_bigcommerce_source import NOW, orders_of, paid, source
+
+    with BigCommerceSandbox("abc123", "bc_unit_token_7f3a", quota=None, clock=lambda: NOW) as store:
+        store.add_order(paid(1, NOW - timedelta(seconds=5)))
+        store.faults.add("429", times=100, retry_after=0, path="/stores/abc123/v2/orders/1/products")
+        with pytest.raises(TransientSourceError, match="429"):
+            orders_of(source(store).modified(NOW - timedelta(minutes=1)))
+        assert len([r for r in store.requests if r.path.endswith("/orders/1/products")]) == 5  # the full course
