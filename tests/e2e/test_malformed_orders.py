@@ -357,3 +357,20 @@ def test_an_order_read_again_that_left_the_paid_statuses_is_dropped(bc_connector
     assert orders_not_read(bc_connector) == {"malformed": 0, "read_again": 0, "latest": []}
     assert bc_connector.sonarid.submissions_for(f"bc_{bad}") == 0
     assert bc_connector.states() == {str(first): "delivered", str(last): "delivered"}
+
+
+def test_a_malformed_order_fixed_on_the_platform_is_sent_once(connector: Connector) -> None:
+    assert connector.wc is not None
+    templates = sendable(sample_woocommerce_orders(24, seed=41), "billing")
+    first, bad, last = (connector.wc.add_order(fresh_order(next(templates)))["id"] for _ in range(3))
+    connector.wc.serve_as(bad, setting("billing.first_name", "Lukas \ud83d"))
+    assert connector("poll").code == 0
+    assert connector.states() == {str(first): "delivered", str(bad): "dead", str(last): "delivered"}
+
+    connector.wc.serve_as(bad, None)  # the shop fixes the name: the order's modification time moves
+    connector.wc.update_order(bad, customer_note="name corrected")
+    run = connector("poll")
+    assert run.code == 0, run.err
+    assert connector.states() == dict.fromkeys(map(str, (first, bad, last)), "delivered")
+    assert [connector.sonarid.submissions_for(f"wc_{i}") for i in (first, bad, last)] == [1, 1, 1]
+    assert json.loads(connector("status", "--json").out)["orders_not_read"]["malformed"] == 0
