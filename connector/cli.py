@@ -145,10 +145,18 @@ def poll(source: SourceOpt = None) -> None:
         pipeline.close()
     for r in reports:
         out.print(f"{r.source} {r.store}: {r.seen} seen, {r.new_orders} new, {r.enqueued} deliveries queued"
-                  + (f", {r.rejected} malformed" if r.rejected else "") + (f" — error: {r.error}" if r.error else ""))
+                  + _problems(r) + (f" — error: {r.error}" if r.error else ""), markup=False)
     _print_pass(delivered)
     if any(r.error for r in reports) or delivered.paused:
         raise typer.Exit(1)
+
+
+def _problems(report: Any) -> str:
+    """", 1 malformed, 1 to read again, 1 unreadable row (no order id: logged, not recorded)" — what applies."""
+    return ((f", {report.rejected} malformed" if report.rejected else "")
+            + (f", {report.unread} to read again (details failed to load)" if report.unread else "")
+            + (f", {report.unreadable} unreadable row{'s' if report.unreadable > 1 else ''} "
+               "(no order id: logged, not recorded)" if report.unreadable else ""))
 
 
 def _print_pass(report: Any) -> None:
@@ -205,8 +213,8 @@ def backfill(
                 progress.update(task, total=progress.tasks[task].completed)
                 verb = "would queue" if dry_run else "queued"
                 out.print(f"{name} {report.store}: {report.seen} orders read, {verb} {report.enqueued} deliveries"
-                          + (f", {report.rejected} malformed" if report.rejected else "")
-                          + (f" — stopped: {report.error} (run again to resume)" if report.error else ""))
+                          + _problems(report)
+                          + (f" — stopped: {report.error} (run again to resume)" if report.error else ""), markup=False)
                 if report.error:
                     raise typer.Exit(1)
             if not dry_run and pipeline.destinations:

@@ -242,7 +242,7 @@ class Deliverer:
             payload = destination.build(order)
         except Skip as skip:
             return self._finish(name, claim, State.SKIPPED, started, stop=stop, reason=skip.reason)
-        except (MalformedOrder, ValueError, KeyError, TypeError) as exc:
+        except (MalformedOrder, ValueError, KeyError, TypeError, ArithmeticError) as exc:  # e.g. an amount past Decimal's precision
             return self._finish(name, claim, State.DEAD, started, stop=stop, reason=f"cannot map the order for {name}: {exc}")
 
         result, ambiguous = self._send(destination, payload, stop)

@@ -43,6 +43,7 @@ class State(StrEnum):
 DUE_STATES = (State.PENDING, State.RETRYING)
 UNDELIVERED_STATES = (State.PENDING, State.SENDING, State.RETRYING)
 MALFORMED = "malformed order"
+READ_AGAIN = "could not read order details"  # how an order's error starts while it waits to be read again
 
 
 def utcnow() -> datetime:
@@ -148,13 +149,19 @@ class Cursor(SQLModel, table=True):
 
 @dataclass(frozen=True)
 class Rejected:
-    """A platform order that could not be read, kept with its reason."""
+    """A platform order that could not be read, kept with its reason.
+
+    Malformed (the default): recorded with `dead` deliveries. `transient`: its details failed to
+    load this time (5xx, a captcha page): recorded with no deliveries and read again by id at
+    each later poll (`to_read_again`) until it loads, then it goes on like any other order.
+    """
 
     order_id: str
     number: str
     reason: str
     raw: str
     modified_at: datetime | None = None
+    transient: bool = False
 
 
 @dataclass(frozen=True)
@@ -210,6 +217,7 @@ class EnqueueResult:
     new_deliveries: int
     requeued: int
     rejected: int
+    unread: int = 0  # orders to read again (`Rejected.transient`)
 
 
 def process_token() -> str:
@@ -338,7 +346,7 @@ class Ledger:
         """Record orders and one delivery per destination; advance `cursor` in the same transaction
         (`rewind`: to `position` even when it is earlier)."""
         now = now or utcnow()
-        new_orders = new_deliveries = requeued = rejected = 0
+        new_orders = new_deliveries = requeued = rejected = unread = 0
         with self.write() as s:
             ids = {_order_id(order) for order in orders}
             known = {record.order_id: record for record in s.exec(select(OrderRecord).where(
@@ -348,13 +356,17 @@ class Ledger:
                 record = known.get(_order_id(order))
                 changed = False
                 if isinstance(order, Rejected):
-                    rejected += 1
                     if record is None:
                         record = OrderRecord(source=source, store=store, order_id=order.order_id, number=order.number,
                                              data=order.raw, first_seen_at=now)
                         new_orders += 1
-                    record.error = order.reason
-                    record.modified_at = order.modified_at or record.modified_at
+                    if order.transient:  # what the ledger holds (if anything) stays; no delivery until it is read
+                        unread += 1
+                        record.error = f"{READ_AGAIN}: {order.reason}; will read again at the next poll"
+                    else:
+                        rejected += 1
+                        record.error = order.reason
+                        record.modified_at = order.modified_at or record.modified_at
                     record.updated_at = now
                     s.add(record)
                 else:
@@ -370,7 +382,7 @@ class Ledger:
                     s.add(record)
                 s.flush()
                 known[record.order_id] = record
-                for destination in destinations:
+                for destination in () if isinstance(order, Rejected) and order.transient else destinations:
                     new_deliveries += self._insert_delivery(s, source, store, _order_id(order), destination, order, now)
                 if changed:
                     # The order changed since we last saw it: what was skipped or refused may now go.
@@ -385,7 +397,30 @@ class Ledger:
                     requeued += result.rowcount or 0
             if cursor is not None and position is not None:
                 self._advance(s, source, store, cursor, position, rewind)
-        return EnqueueResult(len(orders), new_orders, new_deliveries, requeued, rejected)
+        return EnqueueResult(len(orders), new_orders, new_deliveries, requeued, rejected, unread)
+
+    def to_read_again(self, source: str, store: str, limit: int = 25) -> list[str]:
+        """Orders whose details could not be read (`Rejected.transient`), longest waiting first."""
+        with self.read() as s:
+            return list(s.exec(select(OrderRecord.order_id).where(
+                OrderRecord.source == source, OrderRecord.store == store,
+                col(OrderRecord.error).startswith(READ_AGAIN, autoescape=True))
+                .order_by(col(OrderRecord.updated_at), col(OrderRecord.id)).limit(limit)).all())
+
+    def forget(self, source: str, store: str, order_ids: Sequence[str]) -> None:
+        """Orders no longer to be read again (gone from the store, or out of the configured statuses):
+        one never read is dropped (it has no delivery); one read before keeps its last snapshot."""
+        if not order_ids:
+            return
+        with self.write() as s:
+            for record in s.exec(select(OrderRecord).where(
+                    OrderRecord.source == source, OrderRecord.store == store, col(OrderRecord.order_id).in_(order_ids),
+                    col(OrderRecord.error).startswith(READ_AGAIN, autoescape=True))).all():
+                if record.content_hash:
+                    record.error = None
+                    s.add(record)
+                else:
+                    s.delete(record)
 
     def _insert_delivery(self, s: Session, source: str, store: str, order_id: str, destination: str,
                          order: Order | Rejected, now: datetime) -> int:
@@ -577,6 +612,20 @@ class Ledger:
                         attempts[attempt.delivery_id].append(attempt)
                 result.append((record, [(d, attempts[d.id or 0]) for d in deliveries]))
             return result
+
+    def unreadable(self, limit: int = 10) -> dict[str, Any]:
+        """Orders that could not be read: how many are malformed, how many wait to be read again, the latest."""
+        with self.read() as s:
+            waiting = col(OrderRecord.error).startswith(READ_AGAIN, autoescape=True)
+            counts = dict(s.exec(select(waiting, func.count()).where(col(OrderRecord.error).is_not(None))
+                                 .group_by(waiting)).all())
+            latest = s.exec(select(OrderRecord).where(col(OrderRecord.error).is_not(None))
+                            .order_by(col(OrderRecord.updated_at).desc(), col(OrderRecord.id).desc()).limit(limit)).all()
+        return {"malformed": counts.get(False, 0), "read_again": counts.get(True, 0),  # SQLite's 0 / 1 are equal keys
+                "latest": [{"source": r.source, "store": r.store, "order_id": r.order_id, "number": r.number,
+                            "kind": "read again" if (r.error or "").startswith(READ_AGAIN) else "malformed",
+                            "reason": r.error, "first_seen_at": r.first_seen_at, "updated_at": r.updated_at}
+                           for r in latest]}
 
     def counts(self) -> dict[str, dict[str, int]]:
         with self.read() as s:

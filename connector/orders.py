@@ -28,10 +28,28 @@ UTCDateTime = Annotated[datetime, AfterValidator(_utc)]
 Money = Annotated[Decimal, PlainSerializer(lambda d: str(d), return_type=str, when_used="json")]
 
 
-def money(value: Any, field: str) -> Decimal:
-    """Decimal from a platform money value ("150.0000", "8", 12.5 as text); never via float arithmetic."""
+#: no order in any currency reaches a quadrillion: a value at or beyond it is corrupt data, not money
+MAX_AMOUNT = Decimal(10) ** 15
+MAX_QUANTITY = 10**9  # nor does a line reach a billion units
+
+
+def quantity(value: Any, field: str) -> int:
+    """A line's quantity: a whole JSON number from 0 up to MAX_QUANTITY (not text, not true/false)."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < MAX_QUANTITY:
+        raise MalformedOrder(f"{field} is not a whole number from 0 to 10^9: {value!r}"[:200])
+    return value
+
+
+def money(value: Any, field: str, *, negative: bool = True) -> Decimal:
+    """Decimal from a platform money value ("150.0000", "8", 12.5 as text); never via float arithmetic.
+
+    Refused (`MalformedOrder`): text that is not a number, NaN and infinities, 10^15 or more either
+    way, and with ``negative=False`` (an order's total) anything below zero.
+    """
     if value is None or value == "":
         return Decimal("0")
+    if isinstance(value, bool) or not isinstance(value, str | int | float | Decimal):
+        raise MalformedOrder(f"{field} is not a number: {value!r}")
     if isinstance(value, float):
         value = repr(value)
     try:
@@ -40,7 +58,16 @@ def money(value: Any, field: str) -> Decimal:
         raise MalformedOrder(f"{field} is not a number: {value!r}") from None
     if not result.is_finite():
         raise MalformedOrder(f"{field} is not a finite number: {value!r}")
+    if abs(result) >= MAX_AMOUNT:
+        raise MalformedOrder(f"{field} is out of range (10^15 or more): {_short(value)}")
+    if result < 0 and not negative:
+        raise MalformedOrder(f"{field} is negative: {value!r}")
     return result
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else f"{text[:40]}… ({len(text)} characters)"
 
 
 class _Model(BaseModel):

@@ -34,6 +34,8 @@ class PollReport:
     rejected: int
     cursor: datetime | None
     error: str | None = None
+    unread: int = 0  # orders whose details failed to load: recorded, read again at the next poll
+    unreadable: int = 0  # rows with no usable order id: logged, nothing to record them under
 
 
 def _second(value: datetime) -> datetime:
@@ -56,10 +58,16 @@ def poll(ledger: Ledger, source: Source, destinations: Sequence[str], *, lookbac
                  source.name, source.store, source.window_basis, since.isoformat())
     else:
         since = cursor.position - reach
-    totals = dict(seen=0, new_deliveries=0, new_orders=0, requeued=0, rejected=0)
+    totals = dict(seen=0, new_deliveries=0, new_orders=0, requeued=0, rejected=0, unread=0, unreadable=0)
     error: str | None = None
     interrupted = False
     try:
+        waiting = ledger.to_read_again(source.name, source.store)
+        if waiting:  # first, so that the window's listing finds them in the ledger when they load now
+            retried = source.again(waiting)
+            _add(totals, retried.seen, ledger.enqueue(source.name, source.store, retried.orders, destinations),
+                 retried.unreadable)
+            ledger.forget(source.name, source.store, retried.forget)
         pages = source.modified(since)
         page = next(pages, None)
         while page is not None:
@@ -69,7 +77,7 @@ def poll(ledger: Ledger, source: Source, destinations: Sequence[str], *, lookbac
             result = ledger.enqueue(source.name, source.store, page.orders, destinations,
                                     cursor=LIVE if last else None, rewind=True,
                                     position=_end(source, started, cursor) if last else None)
-            _add(totals, page.seen, result)
+            _add(totals, page.seen, result, page.unreadable)
             page = following
         if totals["seen"] == 0 and not interrupted:
             ledger.advance(source.name, source.store, LIVE, _end(source, started, cursor), rewind=True)
@@ -83,12 +91,16 @@ def poll(ledger: Ledger, source: Source, destinations: Sequence[str], *, lookbac
     ledger.record_poll(source.name, source.store, seen=totals["seen"], enqueued=totals["new_deliveries"], error=error)
     position = ledger.cursor(source.name, source.store, LIVE)
     report = PollReport(source.name, source.store, totals["seen"], totals["new_deliveries"], totals["new_orders"],
-                        totals["requeued"], totals["rejected"], position.position if position else None, error)
-    log.info("poll source=%s store=%s seen=%d new_orders=%d enqueued=%d requeued=%d malformed=%d cursor=%s%s",
+                        totals["requeued"], totals["rejected"], position.position if position else None, error,
+                        totals["unread"], totals["unreadable"])
+    log.info("poll source=%s store=%s seen=%d new_orders=%d enqueued=%d requeued=%d malformed=%d read_again=%d "
+             "unreadable=%d cursor=%s%s",
              report.source, report.store, report.seen, report.new_orders, report.enqueued, report.requeued,
-             report.rejected, report.cursor.isoformat() if report.cursor else "-", f" error={error!r}" if error else "",
+             report.rejected, report.unread, report.unreadable,
+             report.cursor.isoformat() if report.cursor else "-", f" error={error!r}" if error else "",
              extra={"event": "poll", "source": report.source, "store": report.store, "seen": report.seen,
                     "new_orders": report.new_orders, "enqueued": report.enqueued, "malformed": report.rejected,
+                    "read_again": report.unread, "unreadable": report.unreadable,
                     "cursor": report.cursor.isoformat() if report.cursor else None, "error": error})
     return report
 
@@ -117,7 +129,7 @@ def backfill(ledger: Ledger, source: Source, destinations: Sequence[str], *, sin
     name = backfill_name(since, until)
     saved = ledger.cursor(source.name, source.store, name)
     start = saved.position if saved and saved.position and not dry_run else since
-    totals = dict(seen=0, new_deliveries=0, new_orders=0, requeued=0, rejected=0)
+    totals = dict(seen=0, new_deliveries=0, new_orders=0, requeued=0, rejected=0, unread=0, unreadable=0)
     error: str | None = None
     if on_estimate is not None:
         try:
@@ -133,10 +145,11 @@ def backfill(ledger: Ledger, source: Source, destinations: Sequence[str], *, sin
             if dry_run:
                 totals["seen"] += page.seen
                 totals["new_deliveries"] += len(page.orders)
+                totals["unreadable"] += page.unreadable
             else:
                 result = ledger.enqueue(source.name, source.store, page.orders, destinations,
                                         cursor=name if newest else None, position=newest)
-                _add(totals, page.seen, result)
+                _add(totals, page.seen, result, page.unreadable)
             if on_page:
                 on_page(page.seen, newest)
     except SourceError as exc:
@@ -147,10 +160,13 @@ def backfill(ledger: Ledger, source: Source, destinations: Sequence[str], *, sin
                            error=error, name=name, done=error is None)
     cursor = ledger.cursor(source.name, source.store, name)
     return PollReport(source.name, source.store, totals["seen"], totals["new_deliveries"], totals["new_orders"],
-                      totals["requeued"], totals["rejected"], cursor.position if cursor else None, error)
+                      totals["requeued"], totals["rejected"], cursor.position if cursor else None, error,
+                      totals["unread"], totals["unreadable"])
 
 
-def _add(totals: dict[str, int], seen: int, result: object) -> None:
+def _add(totals: dict[str, int], seen: int, result: object, unreadable: int = 0) -> None:
+    totals["unread"] += getattr(result, "unread")
+    totals["unreadable"] += unreadable
     totals["seen"] += seen
     totals["new_deliveries"] += getattr(result, "new_deliveries")
     totals["new_orders"] += getattr(result, "new_orders")

@@ -64,8 +64,8 @@ def render_payload(raw: Any, source: str, destination: str, settings: Settings,
     except (KeyError, PreviewError) as exc:
         raise BadInput(f"{exc}") from None
     try:
-        order = src.parse(raw)
-    except (MalformedOrder, ValueError, TypeError, KeyError, AttributeError) as exc:
+        order = src.checked(raw)
+    except (MalformedOrder, ValueError, TypeError, LookupError, AttributeError, ArithmeticError) as exc:
         raise BadInput(f"cannot read the {source} order: {exc}") from None
     reason = None if any_status else not_polled(order, src.settings)
     if reason:
@@ -75,5 +75,5 @@ def render_payload(raw: Any, source: str, destination: str, settings: Settings,
         return dst.build(order)
     except Skip as skip:
         raise BadInput(f"{destination} would skip order {order.id}: {skip.reason}") from None
-    except (MalformedOrder, ValueError, TypeError, KeyError) as exc:  # what a delivery records as `dead`
+    except (MalformedOrder, ValueError, TypeError, KeyError, ArithmeticError) as exc:  # what a delivery records as `dead`
         raise BadInput(f"cannot map order {order.id} for {destination}: {exc}") from None

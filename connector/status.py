@@ -13,6 +13,7 @@ from connector.ledger import Backlog, Ledger, State, utcnow
 from connector.redaction import redact
 
 STATES = [s.value for s in State]
+SHOWN = 10  # orders not read listed by the table (`--json` lists up to 50, the latest first)
 
 
 def collect(settings: Settings) -> dict[str, Any]:
@@ -44,8 +45,12 @@ def collect(settings: Settings) -> dict[str, Any]:
             "last_poll_at": _iso(c.last_poll_at), "last_poll_seen": c.last_poll_seen,
             "last_poll_enqueued": c.last_poll_enqueued, "last_error": c.last_error, "done": c.done,
         } for c in ledger.cursors()]
+        problems = ledger.unreadable(limit=50)
+        for row in problems["latest"]:
+            row.update(first_seen_at=_iso(row["first_seen_at"]), updated_at=_iso(row["updated_at"]))
         return {"generated_at": _iso(utcnow()), "database": redact(settings.database_url),
-                "sources_enabled": settings.sources, "destinations": destinations, "cursors": cursors}
+                "sources_enabled": settings.sources, "destinations": destinations, "cursors": cursors,
+                "orders_not_read": problems}
     finally:
         ledger.close()
 
@@ -94,6 +99,16 @@ def render(report: dict[str, Any], console: Console) -> None:
         if failure:
             console.print(f"  last error {failure['source']} #{failure['order_id']} {failure['state']} at "
                           f"{failure['at']}: {failure['reason'] or failure['message']}", markup=False)
+    problems = report["orders_not_read"]
+    if problems["malformed"] or problems["read_again"]:
+        console.print(f"Orders not read: {problems['malformed']} malformed (their deliveries are dead; re-evaluated "
+                      f"when the order changes on the platform), {problems['read_again']} to read again "
+                      "(details failed to load; read again at each poll)", markup=False)
+        for row in problems["latest"][:SHOWN]:
+            console.print(f"  {row['source']} #{row['order_id']} {row['kind']} since {row['first_seen_at']}: "
+                          f"{row['reason']}", markup=False)
+        if len(problems["latest"]) > SHOWN:
+            console.print(f"  and {len(problems['latest']) - SHOWN} more in `status --json`", markup=False)
     console.print("Sources", style="bold", markup=False)
     if not report["cursors"]:
         console.print("  not polled yet", markup=False)

@@ -64,6 +64,8 @@ class BigCommerceSandbox(SandboxServer):
     `update_order` keep ids, status names and dates consistent; ``clock`` gives the store's time
     for them. ``quota`` requests per ``window_ms`` (None: unlimited, no rate-limit headers), of
     which the store's other apps take ``other_apps`` as each window opens (`consume` spends more).
+    `serve_as` sends an order, or one of its sub-resources, in a shape the store could never hold
+    (a row that is a string, `shipping_addresses` as an object) while filters still see the stored order.
     """
 
     def __init__(self, store_hash: str = "sandbox1", access_token: str = "bc_sandbox_token", *,
@@ -79,6 +81,7 @@ class BigCommerceSandbox(SandboxServer):
         self.clock: Callable[[], datetime] = clock or utc_now
         self.weight_units = weight_units
         self.orders: dict[int, dict[str, Any]] = {}
+        self.wire_edits: dict[tuple[int, str | None], Callable[[Any], Any]] = {}
         self._lock = threading.RLock()
         self._next_row_id = 90_000
         for order in orders or ():
@@ -160,6 +163,16 @@ class BigCommerceSandbox(SandboxServer):
         with self._lock:
             del self.orders[order_id]
 
+    def serve_as(self, order_id: int, edit: Callable[[Any], Any] | None, resource: str | None = None) -> None:
+        """From now on the API sends ``edit(what it would send)`` verbatim: for the order row (listing and
+        GET /orders/{id}), or with ``resource`` ("products", "shipping_addresses", …) for that sub-resource's
+        rows (None from the edit answers 204). ``edit=None`` sends what is stored again."""
+        with self._lock:
+            if edit is None:
+                self.wire_edits.pop((order_id, resource), None)
+            else:
+                self.wire_edits[(order_id, resource)] = edit
+
     def get_order(self, order_id: int) -> dict[str, Any]:
         with self._lock:
             return copy.deepcopy(self.orders[order_id])
@@ -223,12 +236,14 @@ class BigCommerceSandbox(SandboxServer):
             name = _ALIASES.get(match.group(2), match.group(2))
             if name not in SUBRESOURCES:
                 return _error(404, "The requested resource was not found.")
-            rows = Paging.from_params(params).slice(order[name])
-            if not rows:
-                return Response(204)
+            rows: Any = Paging.from_params(params).slice(order[name])
             if name == "shipping_addresses":
                 rows = [self._with_quotes(row, order["id"], base) for row in rows]
-            return Response.json(200, copy.deepcopy(rows))
+            edit = self.wire_edits.get((int(order["id"]), name))
+            rows = copy.deepcopy(rows) if edit is None else edit(copy.deepcopy(rows))
+            if rows is None or (edit is None and not rows):
+                return Response(204)
+            return Response.json(200, rows)
 
     def _list(self, params: dict[str, list[str]], base: str) -> Response:
         query = OrderQuery.from_params(params)
@@ -252,7 +267,7 @@ class BigCommerceSandbox(SandboxServer):
         return {"id": status_id, "name": name, "system_label": name, "custom_label": name,
                 "system_description": description, "count": count, "sort_order": sort_order}
 
-    def _render(self, order: Mapping[str, Any], base: str, params: Mapping[str, list[str]]) -> dict[str, Any]:
+    def _render(self, order: Mapping[str, Any], base: str, params: Mapping[str, list[str]]) -> Any:
         data = {k: copy.deepcopy(v) for k, v in order.items() if k not in SUBRESOURCES}
         includes = {part for value in params.get("include", []) for part in value.split(",")}
         for name in (*SUBRESOURCES, "consignments"):
@@ -260,7 +275,8 @@ class BigCommerceSandbox(SandboxServer):
             data[name] = {"url": f"{base}/orders/{order['id']}/{path}", "resource": f"/orders/{order['id']}/{path}"}
         if "fees" in includes:
             data["fees"] = copy.deepcopy(order.get("fees") or [])
-        return data
+        edit = self.wire_edits.get((int(order["id"]), None))
+        return data if edit is None else edit(data)
 
     @staticmethod
     def _with_quotes(row: Mapping[str, Any], order_id: int, base: str) -> dict[str, Any]:

@@ -89,6 +89,8 @@ class WooCommerceSandbox(SandboxServer):
     ``orders`` holds wc/v3 order JSON by id, exactly as the API returns it except ``_links``,
     which are rebuilt for the sandbox's address on every response. Tests may edit it directly
     (e.g. to store a malformed order); `add_order` / `update_order` keep the dates consistent.
+    `serve_as` sends an order in a shape the store could never hold (a row that is a string, a
+    lone surrogate, a total of 10^30) while filters and sorting still see the stored order.
     ``clock`` returns the current time (aware UTC) for new and updated orders; authentication
     always uses the real time, like a store checking a client's OAuth timestamp.
     """
@@ -117,6 +119,7 @@ class WooCommerceSandbox(SandboxServer):
         self.clock: Callable[[], datetime] = clock or utc_now
         self.auth = WooCommerceAuth(consumer_key, consumer_secret, allow_basic=allow_basic_auth)
         self.orders: dict[int, dict[str, Any]] = {}
+        self.wire_edits: dict[int, Callable[[dict[str, Any]], Any]] = {}
         self._lock = threading.RLock()
         for order in orders or ():
             self.add_order(order)
@@ -197,6 +200,15 @@ class WooCommerceSandbox(SandboxServer):
             if status == "completed" and not order.get("date_completed_gmt"):
                 self._set_date_pair(order, "date_completed", now)
             return copy.deepcopy(order)
+
+    def serve_as(self, order_id: int, edit: Callable[[dict[str, Any]], Any] | None) -> None:
+        """From now on the API sends ``edit(order JSON)`` for this order, verbatim, wherever it sends the
+        order (listing and GET /orders/{id}); None sends it as stored again."""
+        with self._lock:
+            if edit is None:
+                self.wire_edits.pop(order_id, None)
+            else:
+                self.wire_edits[order_id] = edit
 
     def get_order(self, order_id: int) -> dict[str, Any]:
         """A copy of the stored order."""
@@ -337,7 +349,7 @@ class WooCommerceSandbox(SandboxServer):
                 return _wc_error(401, "woocommerce_rest_cannot_view", "Sorry, you cannot view this resource.")
             return _wp_json(200, self._render(order, root, params))
 
-    def _render(self, order: Mapping[str, Any], root: str, params: Mapping[str, PhpValue]) -> dict[str, Any]:
+    def _render(self, order: Mapping[str, Any], root: str, params: Mapping[str, PhpValue]) -> Any:
         data = copy.deepcopy(dict(order))
         links: dict[str, list[dict[str, str]]] = {
             "self": [{"href": f"{root}wc/v3/orders/{order['id']}"}],
@@ -349,8 +361,9 @@ class WooCommerceSandbox(SandboxServer):
             links["up"] = [{"href": f"{root}wc/v3/orders/{order['parent_id']}"}]
         data["_links"] = links
         if "_fields" in params:
-            return filter_fields(data, _wp_list(params["_fields"]))
-        return data
+            data = filter_fields(data, _wp_list(params["_fields"]))
+        edit = self.wire_edits.get(int(order["id"]))
+        return data if edit is None else edit(data)
 
     @staticmethod
     def _pagination_links(page: int, total_pages: int, params: Mapping[str, PhpValue], base: str) -> str:

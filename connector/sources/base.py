@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar
@@ -47,6 +48,54 @@ class TransientSourceError(SourceError):
 class Page:
     orders: list[Order | Rejected] = field(default_factory=list)
     seen: int = 0  # platform orders on the page, eligible or not
+    unreadable: int = 0  # rows with no usable order id (a string, null, an object without id): logged, not recorded
+    forget: list[str] = field(default_factory=list)  # (`again`) order ids no longer to be read: gone or not eligible
+
+
+#: a text field longer than this is corrupt data (or abuse), not a name, an address or a note
+MAX_TEXT = 10_000
+_UNTEXT = re.compile("[\x00\ud800-\udfff]")  # NUL and lone UTF-16 surrogates: no destination can take them
+
+
+def platform_id(raw: Any) -> str | None:
+    """The row's order id when it has a usable one (a positive whole number, as JSON number or text)."""
+    value = raw.get("id") if isinstance(raw, dict) else None
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return str(value) if value > 0 else None
+    if isinstance(value, str) and value.strip().isdigit() and value.strip().isascii() and int(value) > 0:
+        return value.strip()
+    return None
+
+
+def printable(text: str) -> str:
+    """`text` safe for the ledger, the logs and JSON: NUL and lone surrogates written as escapes."""
+    return _UNTEXT.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
+
+
+def text_problem(value: Any, path: str = "") -> str | None:
+    """Why a parsed order's text cannot go anywhere (the first field found), or None."""
+    if isinstance(value, str):
+        bad = _UNTEXT.search(value)
+        if bad:
+            what = "a NUL character" if bad.group() == "\x00" else "a lone UTF-16 surrogate"
+            return f"{path} contains {what} ({printable(bad.group())} at position {bad.start()}): not text"
+        if len(value) > MAX_TEXT:
+            return f"{path} is {len(value):,} characters long (more than {MAX_TEXT:,})"
+        return None
+    if isinstance(value, dict):
+        items: Any = value.items()
+    elif isinstance(value, list | tuple):
+        items = enumerate(value)
+    else:
+        return None
+    for key, item in items:
+        where = f"{path}[{key}]" if isinstance(key, int) else (f"{path}.{key}" if path else str(key))
+        problem = text_problem(item, where)
+        if problem:
+            return problem
+    return None
 
 
 @dataclass(frozen=True)
@@ -139,16 +188,50 @@ class Source(ABC):
         """What `created(since, until)` will read, when the platform can say cheaply; None otherwise."""
         return None
 
+    def again(self, order_ids: Sequence[str]) -> Page:
+        """Orders whose details could not be read before (`Rejected.transient`), read again by id.
+
+        Only a source that reads an order in several requests can leave one half-read; the others
+        never record such an order and keep this default."""
+        return Page(forget=list(order_ids))
+
+    def readable(self, raw: Any) -> bool:
+        """Whether a listing row has an order id to record it under; a row without one is logged here."""
+        if platform_id(raw) is not None:
+            return True
+        shown = printable(json.dumps(raw.get("id") if isinstance(raw, dict) else raw, default=str))
+        log.warning("unreadable order row source=%s: a %s with no usable order id (%s); it cannot be recorded, "
+                    "the other orders go on", self.name, type(raw).__name__,
+                    f"id {shown[:80]}" if isinstance(raw, dict) else shown[:80])
+        return False
+
+    def checked(self, raw: dict[str, Any]) -> Order:
+        """`parse`, and text every destination can take (no NUL, no lone surrogate, not overlong)."""
+        order = self.parse(raw)
+        dumped = order.model_dump()
+        dumped["customer"] = dumped.pop("customer")  # named after the platform's own field (billing.…) first
+        problem = text_problem(dumped)
+        if problem:
+            raise MalformedOrder(problem)
+        return order
+
     def read(self, raw: dict[str, Any]) -> Order | Rejected:
-        """`parse`, turning a malformed order into a `Rejected` that keeps the raw JSON and the reason."""
+        """`checked`, turning a malformed order into a `Rejected` that keeps the raw JSON and the reason."""
         try:
-            return self.parse(raw)
-        except (MalformedOrder, ValueError, TypeError, KeyError, AttributeError) as exc:
+            return self.checked(raw)
+        except (MalformedOrder, ValueError, TypeError, LookupError, AttributeError, ArithmeticError) as exc:
             reason = str(exc) if isinstance(exc, MalformedOrder) else f"{type(exc).__name__}: {exc}"
-            order_id = str(raw.get("id", "")) if isinstance(raw, dict) else ""
-            log.warning("malformed order source=%s order=%s reason=%s", self.name, order_id or "?", reason)
-            return Rejected(order_id=order_id, number=str(raw.get("number", order_id)) if isinstance(raw, dict) else "",
-                            reason=reason, raw=json.dumps(raw, default=str)[:100_000])
+            return self.reject(raw, reason)
+
+    def reject(self, raw: Any, reason: str, *, transient: bool = False) -> Rejected:
+        """A `Rejected` for this platform row: malformed, or (`transient`) not fully read this time."""
+        reason = printable(reason)[:2000]
+        order_id = printable(str(raw.get("id", ""))) if isinstance(raw, dict) else ""
+        number = printable(str(raw.get("number", order_id)))[:200] if isinstance(raw, dict) else ""
+        log.warning("%s source=%s order=%s reason=%s", "order not read, will read again" if transient
+                    else "malformed order", self.name, order_id or "?", reason)
+        return Rejected(order_id=order_id, number=number, reason=reason,
+                        raw=json.dumps(raw, default=str)[:100_000], transient=transient)
 
     def close(self) -> None:  # noqa: B027 - optional hook
         pass

@@ -20,13 +20,19 @@ Polling facts (shared/research/bigcommerce.md):
   `coupon_discount` is 0); fees come inline with `include=fees`. An order the ledger already
   holds at the same `date_modified` is taken from the ledger (`recall`), so re-reading the
   look-back window costs the listing only.
+- One order never holds back the others: a sub-resource that answers something other than an
+  array makes that order malformed (recorded with the reason); one that keeps failing (5xx, a
+  captcha page) after a few quick tries leaves the order `Rejected.transient`: recorded, and read
+  again by id (GET /orders/{id} and its sub-resources, `again`) at each later poll until it loads.
+  A listing row with no usable id (a string, null) is logged and counted: it has nothing to be
+  recorded under.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -36,8 +42,17 @@ from connector import tls
 from connector.config import BigCommerceSettings
 from connector.ledger import Rejected
 from connector.orders import MalformedOrder, Order, money
-from connector.sources.base import Estimate, Page, Source, SourceError, TransientSourceError, retrying
-from connector.sources.bigcommerce_api import NotFound, StoreAPI
+from connector.sources.base import (
+    Estimate,
+    Page,
+    Source,
+    SourceAuthError,
+    SourceError,
+    TransientSourceError,
+    platform_id,
+    retrying,
+)
+from connector.sources.bigcommerce_api import NotFound, RateLimited, StoreAPI
 from connector.sources.bigcommerce_orders import parse_order, rfc2822, rfc2822_query, status_id, weight_unit
 from connector.sources.clock import StoreClock
 
@@ -47,6 +62,7 @@ LIMIT = 250  # the API's maximum page size (more answers 413)
 CHUNK = 25  # listed orders per `Page`: the ledger commits (and a backfill's cursor moves) this often
 REQUESTS_PER_ORDER = 3  # products, shipping addresses, coupons: at most, for an order under 250 lines
 SECOND = timedelta(seconds=1)
+DETAIL_ATTEMPTS = 3  # tries for one order's details before it is left to be read again at the next poll
 
 
 class BigCommerce(Source):
@@ -61,6 +77,7 @@ class BigCommerce(Source):
         self.unit: str | None = None  # the store's weight unit, read once when first needed
         self.fetched = 0  # orders whose sub-resources were read
         self.recalled = 0  # orders taken from the ledger unchanged
+        self._failing: set[str] = set()  # orders `again` just failed to read: not tried twice in one poll
 
     @property
     def store(self) -> str:
@@ -94,10 +111,13 @@ class BigCommerce(Source):
                                             "limit": LIMIT, "page": page, "include": "fees", **extra}
             if until is not None:
                 params[f"max_{field}"] = rfc2822_query(until)
-            rows = _rows(self.api.get("orders", params), "orders")
-            fresh: list[dict[str, Any]] = []
+            rows = _listing(self.api.get("orders", params))
+            fresh: list[Any] = []
             beyond = False
             for row in rows:
+                if not isinstance(row, dict):
+                    fresh.append(row)  # counted and logged by `_page`
+                    continue
                 moment = _moment(row, field)
                 self.clock.modified(_moment(row, "date_modified"))
                 if moment is not None and moment < lower:
@@ -121,13 +141,45 @@ class BigCommerce(Source):
             else:  # a full page within two seconds would come back the same: the one case for page 2, 3, …
                 page += 1
 
-    def _page(self, rows: list[dict[str, Any]]) -> Page:
+    def _page(self, rows: list[Any]) -> Page:
         page = Page(seen=len(rows))
         for row in rows:
-            if self._eligible(row):
+            if not self.readable(row):
+                page.unreadable += 1
+            elif self._eligible(row):
                 order = self._assemble(row)
                 if order is not None:
                     page.orders.append(order)
+        return page
+
+    def again(self, order_ids: Sequence[str]) -> Page:
+        """GET /orders/{id} (with fees) and its sub-resources for each order left to be read again."""
+        page = Page()
+        self._failing.clear()
+        for order_id in order_ids:
+            try:
+                row = self.api.get(f"orders/{order_id}", {"include": "fees"}, retry=self._detail_retry)
+            except NotFound:
+                page.forget.append(order_id)
+                continue
+            except RateLimited:
+                raise
+            except TransientSourceError as exc:
+                page.orders.append(self.reject({"id": order_id}, str(exc), transient=True))
+                continue
+            page.seen += 1
+            if platform_id(row) != order_id:
+                page.orders.append(self.reject({"id": order_id}, f"BigCommerce orders/{order_id} answered "
+                                                f"{type(row).__name__} that is not this order"))
+            elif not self._eligible(row):
+                page.forget.append(order_id)  # no longer in the configured statuses: nothing to send
+            else:
+                order = self._assemble(row, recall=False)
+                if order is None:
+                    page.forget.append(order_id)
+                else:
+                    page.orders.append(order)
+        self._failing = {o.order_id for o in page.orders if isinstance(o, Rejected) and o.transient}
         return page
 
     def _eligible(self, row: dict[str, Any]) -> bool:
@@ -136,16 +188,22 @@ class BigCommerce(Source):
         except MalformedOrder:
             return True  # recorded as malformed, with the reason, rather than silently passed over
 
-    def _assemble(self, row: dict[str, Any]) -> Order | Rejected | None:
-        """The listed order with its sub-resources inlined, parsed; None when it vanished meanwhile."""
-        order_id = str(row.get("id") or "")
-        if not order_id:
+    def _assemble(self, row: dict[str, Any], *, recall: bool = True) -> Order | Rejected | None:
+        """The listed order with its sub-resources inlined, parsed; None when it vanished meanwhile.
+
+        A sub-resource that is not an array makes the order malformed; one that keeps failing leaves
+        it to be read again (`Rejected.transient`); either way the scan goes on with the next order."""
+        order_id = platform_id(row)
+        if order_id is None:
             return self.read(row)
+        if recall and order_id in self._failing:  # `again` failed to read it moments ago: recorded already
+            self._failing.discard(order_id)
+            return None
         try:
             modified = rfc2822(row.get("date_modified"), "date_modified", required=True)
         except MalformedOrder:
             modified = None
-        if self.recall is not None and modified is not None:
+        if recall and self.recall is not None and modified is not None:
             known = self.recall(order_id, modified)
             if known is not None:
                 self.recalled += 1
@@ -163,15 +221,39 @@ class BigCommerce(Source):
             log.warning("BigCommerce order %s was listed but its details are gone (archived meanwhile?); skipped",
                         order_id)
             return None
+        except MalformedOrder as exc:
+            return self.reject(row, str(exc))
+        except (SourceAuthError, RateLimited):  # about the store, not this order: the poll stops as before
+            raise
+        except TransientSourceError as exc:
+            return self.reject(row, str(exc), transient=True)
+        except SourceError as exc:  # another 4xx for this order alone: it cannot be read as it stands
+            return self.reject(row, str(exc))
         self.fetched += 1
         return self.read(raw)
 
-    def _all(self, path: str) -> list[dict[str, Any]]:
-        """Every row of a paged sub-resource (their default page is 50 rows: always ask for 250)."""
-        rows: list[dict[str, Any]] = []
+    def _detail_retry(self) -> tenacity.Retrying:
+        """The usual policy, cut to DETAIL_ATTEMPTS (a 429 still waits its full course): an order whose
+        details keep failing is read again at the next poll rather than held on to."""
+        policy = self.api.retry()
+
+        def cut(state: tenacity.RetryCallState) -> bool:
+            failure = state.outcome.exception() if state.outcome else None
+            return state.attempt_number >= DETAIL_ATTEMPTS and not isinstance(failure, RateLimited)
+
+        return policy.copy(stop=policy.stop | cut)
+
+    def _all(self, path: str) -> list[Any]:
+        """Every row of a paged sub-resource (their default page is 50 rows: always ask for 250).
+        An answer that is not an array is `MalformedOrder` (rows that are not objects are left to `parse`)."""
+        rows: list[Any] = []
         page = 1
         while True:
-            batch = _rows(self.api.get(path, {"limit": LIMIT, "page": page}), path)
+            body = self.api.get(path, {"limit": LIMIT, "page": page}, retry=self._detail_retry)
+            if body is not None and not isinstance(body, list):
+                name = path.rsplit("/", 1)[-1]
+                raise MalformedOrder(f"{name}: BigCommerce {path} answered {type(body).__name__}, expected an array")
+            batch = body or []
             rows.extend(batch)
             if len(batch) < LIMIT:
                 return rows
@@ -242,15 +324,17 @@ class BigCommerce(Source):
         self.api.close()
 
 
-def _rows(body: Any, path: str) -> list[dict[str, Any]]:
+def _listing(body: Any) -> list[Any]:
     if body is None:  # 204: nothing (not `{}`, not an item)
         return []
     if not isinstance(body, list):
-        raise SourceError(f"BigCommerce {path} answered {type(body).__name__}, expected a list")
-    return [row for row in body if isinstance(row, dict)]
+        raise SourceError(f"BigCommerce orders answered {type(body).__name__}, expected a list")
+    return body
 
 
-def _moment(row: dict[str, Any], field: str) -> datetime | None:
+def _moment(row: Any, field: str) -> datetime | None:
+    if not isinstance(row, dict):
+        return None
     try:
         return rfc2822(row.get(field), field)
     except MalformedOrder:

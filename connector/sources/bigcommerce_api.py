@@ -44,6 +44,10 @@ class NotFound(SourceError):
     """404: the store hash is wrong, or the order is gone (archived) since it was listed."""
 
 
+class RateLimited(TransientSourceError):
+    """429: the store's quota is spent. It says nothing about the order being read."""
+
+
 class Connection(OAuthConnection):  # type: ignore[misc]  # the package has no type hints
     """`OAuthConnection` with the base URL taken whole (`https://api.bigcommerce.com`, `http://127.0.0.1:8080`)."""
 
@@ -81,8 +85,9 @@ class StoreAPI:
         self.sent = 0  # requests sent, answered or not
         self.rate_limited = 0  # 429 answers received
 
-    def get(self, path: str, params: Params | None = None) -> Any | None:
-        """The JSON body of GET /stores/{hash}/v2/{path}; None on 204."""
+    def get(self, path: str, params: Params | None = None, *,
+            retry: Callable[[], tenacity.Retrying] | None = None) -> Any | None:
+        """The JSON body of GET /stores/{hash}/v2/{path}; None on 204. `retry` replaces the policy for this call."""
         url = self.connection.full_path(path)
 
         def once() -> Any | None:
@@ -100,7 +105,7 @@ class StoreAPI:
             self.clock.answer(response.headers)
             return self._body(path, response)
 
-        return self.retry()(once)
+        return (retry or self.retry)()(once)
 
     def close(self) -> None:
         self.connection.session.close()
@@ -111,8 +116,8 @@ class StoreAPI:
             return None
         if status == 429:
             self.rate_limited += 1
-            raise TransientSourceError(f"BigCommerce {path} answered 429 (the store's API quota is spent)",
-                                       retry_after=self._retry_after(response))
+            raise RateLimited(f"BigCommerce {path} answered 429 (the store's API quota is spent)",
+                              retry_after=self._retry_after(response))
         if status == 401:
             raise SourceAuthError(f"BigCommerce refused the access token (401: {_message(response)}); check "
                                   "BIGCOMMERCE_ACCESS_TOKEN and BIGCOMMERCE_STORE_HASH")

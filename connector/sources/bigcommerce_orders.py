@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from email.utils import format_datetime, parsedate_to_datetime
 from typing import Any
 
-from connector.orders import Address, Coupon, Customer, Fee, LineItem, MalformedOrder, Option, Order, money
+from connector.orders import Address, Coupon, Customer, Fee, LineItem, MalformedOrder, Option, Order, money, quantity
 
 SOURCE = "bigcommerce"
 
@@ -56,9 +56,9 @@ def rfc2822(value: Any, field: str, *, required: bool = False) -> datetime | Non
         return None
     try:
         parsed = parsedate_to_datetime(str(value))
-    except (TypeError, ValueError, IndexError):
+        return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    except (TypeError, ValueError, IndexError, OverflowError):  # OverflowError: year 1 with an offset
         raise MalformedOrder(f"{field} is not an RFC 2822 date: {value!r}") from None
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 
 
 def rfc2822_required(value: Any, field: str) -> datetime:
@@ -109,7 +109,7 @@ def parse_order(raw: dict[str, Any], *, store: str, default_currency: str, unit:
         completed_at=shipped if sid in SHIPPED_STATUS_IDS else None,
         cancelled_at=modified if sid == CANCELLED_STATUS_ID else None,
         currency=_currency(raw, default_currency),
-        total=money(raw.get("total_inc_tax"), "total_inc_tax"),
+        total=money(raw.get("total_inc_tax"), "total_inc_tax", negative=False),
         subtotal=money(raw.get("subtotal_ex_tax"), "subtotal_ex_tax"),
         tax=money(raw.get("total_tax"), "total_tax"),
         shipping=money(raw.get("shipping_cost_ex_tax"), "shipping_cost_ex_tax"),
@@ -167,6 +167,8 @@ def _address(data: dict[str, Any], field: str) -> Address:
 
     def text(key: str) -> str:
         value = data.get(key)
+        if isinstance(value, dict | list):
+            raise MalformedOrder(f"{field}.{key} is not text: {type(value).__name__}")
         return "" if value is None else str(value).strip()
 
     return Address(
@@ -179,6 +181,8 @@ def _address(data: dict[str, Any], field: str) -> Address:
 def _fees(raw: dict[str, Any]) -> tuple[Fee, ...]:
     fees: list[Fee] = []
     inlined = raw.get("fees")
+    if inlined is not None and not isinstance(inlined, list) and not (isinstance(inlined, dict) and "resource" in inlined):
+        raise MalformedOrder(f"fees is neither an array nor a link: {type(inlined).__name__}")
     if isinstance(inlined, list):  # `include=fees`; without it `fees` is a link object
         for i, fee in enumerate(inlined):
             if not isinstance(fee, dict):
@@ -196,9 +200,7 @@ def _fees(raw: dict[str, Any]) -> tuple[Fee, ...]:
 
 def _item(product: dict[str, Any], index: int, unit: str) -> LineItem:
     where = f"products[{index}]"
-    quantity = product.get("quantity")
-    if isinstance(quantity, bool) or not isinstance(quantity, int) or quantity < 0:
-        raise MalformedOrder(f"{where}.quantity is not a whole number: {quantity!r}")
+    count = quantity(product.get("quantity"), f"{where}.quantity")
     weight = product.get("weight")
     options = tuple(
         Option(name=str(o.get("display_name") or o.get("name") or ""), value=str(o.get("display_value") or o.get("value") or ""))
@@ -207,7 +209,7 @@ def _item(product: dict[str, Any], index: int, unit: str) -> LineItem:
     return LineItem(
         id=str(product.get("id") if product.get("id") is not None else index),
         name=str(product.get("name_customer") or product.get("name") or ""),
-        quantity=quantity,
+        quantity=count,
         unit_price=money(product.get("price_ex_tax"), f"{where}.price_ex_tax"),
         total=money(product.get("total_ex_tax"), f"{where}.total_ex_tax"),
         tax=money(product.get("total_tax"), f"{where}.total_tax"),

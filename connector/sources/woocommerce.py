@@ -26,7 +26,7 @@ from woocommerce import API
 from connector import USER_AGENT, tls
 from connector.config import WooCommerceSettings
 from connector.delivery import parse_retry_after
-from connector.orders import Address, Coupon, Customer, Fee, LineItem, MalformedOrder, Option, Order, money
+from connector.orders import Address, Coupon, Customer, Fee, LineItem, MalformedOrder, Option, Order, money, quantity
 from connector.sources.base import (
     Page,
     Source,
@@ -34,6 +34,7 @@ from connector.sources.base import (
     SourceConfigError,
     SourceError,
     TransientSourceError,
+    platform_id,
     retrying,
 )
 from connector.sources.clock import StoreClock
@@ -54,9 +55,9 @@ def gmt(value: Any, field: str, *, required: bool = False) -> datetime | None:
         return None
     try:
         parsed = datetime.fromisoformat(str(value))
-    except ValueError:
+        return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    except (ValueError, OverflowError):  # OverflowError: a year-1 time with an offset has no UTC equivalent
         raise MalformedOrder(f"{field} is not an ISO 8601 time: {value!r}") from None
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 
 
 def wc_time(value: datetime) -> str:
@@ -231,12 +232,16 @@ class WooCommerce(Source):
                 pages = _int_header(response, "X-WP-TotalPages", 1)
                 first_total = total if first_total is None else first_total
                 page = Page(seen=len(body))
-                for raw in body:
-                    seen_ids.add(str(raw.get("id")) if isinstance(raw, dict) else "")
-                    if isinstance(raw, dict):
-                        self.clock.modified(_modified(raw))
-                # re-filter: some hosts ignore filters
-                taken = [raw for raw in body if isinstance(raw, dict) and raw.get("status") in self.settings.statuses]
+                taken = []
+                for index, raw in enumerate(body):
+                    seen_ids.add(platform_id(raw) or f"row {page_number}.{index}")  # an unreadable row counts once
+                    if not self.readable(raw):
+                        page.unreadable += 1
+                        continue
+                    self.clock.modified(_modified(raw))
+                    status = raw.get("status")  # re-filter: some hosts ignore filters; a status that is no text is malformed
+                    if not isinstance(status, str) or status in self.settings.statuses:
+                        taken.append(raw)
                 self.weights.load(taken)
                 page.orders.extend(self.read(raw) for raw in taken)
                 yield page
@@ -257,11 +262,14 @@ class WooCommerce(Source):
     def parse(self, raw: dict[str, Any]) -> Order:
         if raw.get("id") in (None, ""):
             raise MalformedOrder("order has no id")
-        billing = _address(raw.get("billing") or {})
-        shipping = _address(raw.get("shipping") or {})
-        items = tuple(self._item(item, i) for i, item in enumerate(raw.get("line_items") or []))
-        shipping_lines = raw.get("shipping_lines") or []
-        status = str(raw.get("status") or "")
+        billing = _address(_object(raw, "billing"), "billing")
+        shipping = _address(_object(raw, "shipping"), "shipping")
+        line_items = _array(raw, "line_items")
+        items = tuple(self._item(item, i) for i, item in enumerate(line_items))
+        shipping_lines = _array(raw, "shipping_lines")
+        status = raw.get("status")
+        if not isinstance(status, str):
+            raise MalformedOrder(f"status is not text: {status!r}")
         modified = gmt(raw.get("date_modified_gmt"), "date_modified_gmt", required=True)
         return Order(
             source=self.name,
@@ -275,17 +283,17 @@ class WooCommerce(Source):
             paid_at=gmt(raw.get("date_paid_gmt"), "date_paid_gmt"),
             completed_at=gmt(raw.get("date_completed_gmt"), "date_completed_gmt"),
             cancelled_at=modified if status == "cancelled" else None,
-            currency=str(raw.get("currency") or "").upper() or _missing("currency"),
-            total=money(raw.get("total"), "total"),
-            subtotal=sum((item_subtotal(i) for i in raw.get("line_items") or []), Decimal("0")),
+            currency=_currency(raw.get("currency")),
+            total=money(raw.get("total"), "total", negative=False),
+            subtotal=sum((item_subtotal(i) for i in line_items), Decimal("0")),
             tax=money(raw.get("total_tax"), "total_tax"),
             shipping=money(raw.get("shipping_total"), "shipping_total"),
             shipping_tax=money(raw.get("shipping_tax"), "shipping_tax"),
             discount=money(raw.get("discount_total"), "discount_total"),
             fees=tuple(Fee(name=str(f.get("name") or ""), total=money(f.get("total"), "fee_lines.total"),
-                           tax=money(f.get("total_tax"), "fee_lines.total_tax")) for f in raw.get("fee_lines") or []),
+                           tax=money(f.get("total_tax"), "fee_lines.total_tax")) for f in _array(raw, "fee_lines")),
             coupons=tuple(Coupon(code=str(c.get("code") or ""), discount=money(c.get("discount"), "coupon_lines.discount"))
-                          for c in raw.get("coupon_lines") or []),
+                          for c in _array(raw, "coupon_lines")),
             customer=Customer(
                 id=str(raw["customer_id"]) if raw.get("customer_id") else None,
                 email=billing.email,
@@ -304,11 +312,9 @@ class WooCommerce(Source):
         )
 
     def _item(self, item: dict[str, Any], index: int) -> LineItem:
-        quantity = item.get("quantity")
-        if not isinstance(quantity, int) or quantity < 0:
-            raise MalformedOrder(f"line_items[{index}].quantity is not a whole number: {quantity!r}")
+        count = quantity(item.get("quantity"), f"line_items[{index}].quantity")
         subtotal = item_subtotal(item)
-        unit = subtotal / quantity if quantity else Decimal("0")
+        unit = subtotal / count if count else Decimal("0")
         exponent = subtotal.as_tuple().exponent
         if isinstance(exponent, int) and exponent < 0:
             unit = unit.quantize(Decimal(1).scaleb(exponent))
@@ -321,7 +327,7 @@ class WooCommerce(Source):
         return LineItem(
             id=str(item.get("id") or index),
             name=html.unescape(str(item.get("name") or "")),
-            quantity=quantity,
+            quantity=count,
             unit_price=unit,
             total=money(item.get("total"), f"line_items[{index}].total"),
             tax=money(item.get("total_tax"), f"line_items[{index}].total_tax"),
@@ -354,13 +360,41 @@ def item_subtotal(item: dict[str, Any]) -> Decimal:
     return money(item.get("subtotal"), "line_items.subtotal")
 
 
-def _missing(field: str) -> str:
-    raise MalformedOrder(f"{field} is missing")
+def _currency(value: Any) -> str:
+    if value in (None, ""):
+        raise MalformedOrder("currency is missing")
+    code = str(value).strip().upper()
+    if not isinstance(value, str) or len(code) != 3 or not code.isascii() or not code.isalpha():
+        raise MalformedOrder(f"currency is not an ISO 4217 code: {value!r}")
+    return code
 
 
-def _address(data: dict[str, Any]) -> Address:
+def _object(raw: dict[str, Any], key: str) -> dict[str, Any]:
+    value = raw.get(key)
+    if value in (None, "", []):  # PHP's json_encode writes an empty array for an empty object
+        return {}
+    if not isinstance(value, dict):
+        raise MalformedOrder(f"{key} is not an object: {type(value).__name__}")
+    return value
+
+
+def _array(raw: dict[str, Any], key: str) -> list[dict[str, Any]]:
+    value = raw.get(key)
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise MalformedOrder(f"{key} is not an array: {type(value).__name__}")
+    for index, item in enumerate(value):
+        if not isinstance(item, dict):
+            raise MalformedOrder(f"{key}[{index}] is not an object: {type(item).__name__}")
+    return value
+
+
+def _address(data: dict[str, Any], field: str) -> Address:
     def text(key: str) -> str:
         value = data.get(key)
+        if isinstance(value, dict | list):
+            raise MalformedOrder(f"{field}.{key} is not text: {type(value).__name__}")
         return "" if value is None else str(value).strip()
 
     return Address(

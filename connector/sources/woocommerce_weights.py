@@ -49,7 +49,7 @@ def _ids(values: Iterable[Any]) -> set[int]:
     for value in values:
         try:
             number = int(value)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             continue
         if number > 0:
             ids.add(number)
@@ -70,7 +70,8 @@ class ProductWeights:
         """Read what the lines of these orders need and the cache lacks. Never raises for the platform."""
         if self.off:
             return
-        lines = [item for order in orders for item in order.get("line_items") or [] if isinstance(item, dict)]
+        lines = [item for order in orders if isinstance(order.get("line_items"), list)  # a malformed order's are not
+                 for item in order["line_items"] if isinstance(item, dict)]
         products = sorted(_ids(item.get("product_id") for item in lines) - self.products.keys())
         wanted: dict[int, set[int]] = {}
         for item in lines:
@@ -93,7 +94,7 @@ class ProductWeights:
         except SourceAuthError as exc:
             self.off = str(exc)
             log.warning("WooCommerce refused the catalogue read (%s): order lines go without weights from now on", exc)
-        except TransientSourceError as exc:
+        except SourceError as exc:  # transient, or an answer we cannot use: the orders go on without weights
             log.warning("WooCommerce catalogue unreadable for now (%s): this page's lines go without weights", exc)
 
     def weight(self, product_id: Any, variation_id: Any) -> Decimal | None:

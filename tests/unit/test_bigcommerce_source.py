@@ -158,8 +158,8 @@ def test_an_order_modified_mid_scan_is_not_skipped(store: BigCommerceSandbox) ->
     original = src.api.get
     state = {"moved": False}
 
-    def get(path: str, params: Any = None) -> Any:
-        body = original(path, params)
+    def get(path: str, params: Any = None, **options: Any) -> Any:
+        body = original(path, params, **options)
         if path == "orders" and not state["moved"]:
             # order 10 (already read) changes: it jumps to the end, and every later row moves up one place
             store.update_order(10, date_modified=format_bc(NOW), customer_message="gift wrap please")
@@ -238,8 +238,8 @@ def test_an_order_gone_before_its_details_is_skipped(store: BigCommerceSandbox, 
     src = source(store)
     original = src.api.get
 
-    def get(path: str, params: Any = None) -> Any:
-        body = original(path, params)
+    def get(path: str, params: Any = None, **options: Any) -> Any:
+        body = original(path, params, **options)
         if path == "orders":
             store.remove_order(1)
         return body
