@@ -2,36 +2,29 @@
 
 from __future__ import annotations
 
-from connector.config import Settings
+from typing import TYPE_CHECKING
+
 from connector.destinations.base import Destination, Skip
+
+if TYPE_CHECKING:
+    from connector.config import Settings
 
 __all__ = ["Destination", "Skip", "build_destinations", "destination_class"]
 
 
 def destination_class(name: str) -> type[Destination]:
-    if name == "sonarid":
-        from connector.destinations.sonarid import SonarID
+    """The adapter class registered as `name` (connector.registry); KeyError when there is none."""
+    from connector.registry import DESTINATIONS, spec
 
-        return SonarID
-    if name == "orderprotection":
-        from connector.destinations.orderprotection import OrderProtection
-
-        return OrderProtection
-    if name == "sophio":
-        from connector.destinations.sophio import Sophio
-
-        return Sophio
-    raise KeyError(name)
+    if name not in DESTINATIONS:
+        raise KeyError(name)
+    return spec(name).adapter
 
 
 def build_destinations(settings: Settings) -> dict[str, Destination]:
     """The enabled destinations, by name, configured from settings."""
     result: dict[str, Destination] = {}
     for name in settings.destinations:
-        try:
-            cls = destination_class(name)
-        except KeyError:
-            continue
-        result[name] = cls(getattr(settings, name))
+        result[name] = destination_class(name)(settings.of(name))
         result[name].trust = settings.trust
     return result

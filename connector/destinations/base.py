@@ -20,13 +20,25 @@ class Skip(Exception):
 
 
 class Destination(ABC):
-    name: ClassVar[str]
-    credential_variable: ClassVar[str]  # named in the one loud error when the vendor refuses our credentials
-    url_variable: ClassVar[str]  # named when its TLS certificate does not verify
+    name: ClassVar[str]  # the name its module's SPEC registers (connector.registry)
     trust: tls.Trust = tls.Trust()  # set by `build_destinations` from the settings
 
     def __init__(self, settings: Any) -> None:
         self.settings = settings
+
+    @property
+    def credential_variable(self) -> str:
+        """Named in the one loud error when the vendor refuses our credentials (from its SPEC)."""
+        from connector.registry import spec
+
+        return spec(self.name).credentials
+
+    @property
+    def url_variable(self) -> str:
+        """Named when its TLS certificate does not verify (from its SPEC)."""
+        from connector.registry import spec
+
+        return spec(self.name).location
 
     # -- pure --------------------------------------------------------------------------------
 

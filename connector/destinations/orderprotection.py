@@ -27,10 +27,11 @@ platform's order API carries a fraud level).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from connector.config import OrderProtectionSettings
+from connector.adapters import Reader, Secret, Spec
 from connector.destinations.base import Destination, Skip
 from connector.destinations.schema import Field, Kind, check
 from connector.formats import email_address, iso_millis, phone_dashes
@@ -108,6 +109,22 @@ REQUEST = {
 }
 
 
+@dataclass(frozen=True)
+class OrderProtectionSettings:
+    api_token: Secret
+    url: str = "https://api.production.orderprotection.com"
+    premium_fee_names: tuple[str, ...] = ("order protection", "shipping protection")
+
+
+def from_env(r: Reader) -> OrderProtectionSettings | None:
+    token = r.secret("ORDERPROTECTION_API_TOKEN")
+    if token is None:
+        return None
+    default = "https://api.production.orderprotection.com"
+    names = tuple(n.lower() for n in r.words("ORDERPROTECTION_PREMIUM_FEE_NAMES", ("order protection", "shipping protection")))
+    return OrderProtectionSettings(api_token=token, url=r.url("ORDERPROTECTION_URL", default) or default, premium_fee_names=names)
+
+
 def platform_id(order: Order) -> str:
     return order.source if order.source in PLATFORMS else "api"
 
@@ -131,8 +148,6 @@ def compact(fields: dict[str, Any]) -> dict[str, Any]:
 
 class OrderProtection(Destination):
     name = "orderprotection"
-    credential_variable = "ORDERPROTECTION_API_TOKEN"
-    url_variable = "ORDERPROTECTION_URL"
     settings: OrderProtectionSettings
 
     def premium(self, order: Order) -> tuple[Decimal, Decimal]:
@@ -211,3 +226,16 @@ class OrderProtection(Destination):
 
     def headers(self) -> dict[str, str]:
         return {**super().headers(), "Authorization": f"Bearer {self.settings.api_token}"}
+
+
+SPEC = Spec(
+    kind="destination",
+    name="orderprotection",
+    title="OrderProtection",
+    adapter=OrderProtection,
+    from_env=from_env,
+    enable_variables=("ORDERPROTECTION_API_TOKEN",),
+    credential_variables=("ORDERPROTECTION_API_TOKEN",),
+    url_variables=("ORDERPROTECTION_URL",),
+    preview_settings=lambda: OrderProtectionSettings(api_token=Secret("preview")),
+)

@@ -11,16 +11,30 @@ order.currency) are left out when the order has none, never sent as "".
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
 
-from connector.config import SonarIDSettings
+from connector.adapters import Reader, Secret, Spec
 from connector.destinations.base import Destination, Skip
 from connector.formats import amount_string, e164, email_address, email_error
 from connector.orders import Order
 
 ID_PREFIX = {"woocommerce": "wc", "bigcommerce": "bc"}
+
+
+@dataclass(frozen=True)
+class SonarIDSettings:
+    api_key: Secret
+    url: str = "https://sonarid.com"
+
+
+def from_env(r: Reader) -> SonarIDSettings | None:
+    key = r.secret("SONARID_API_KEY")
+    if key is None:
+        return None
+    return SonarIDSettings(api_key=key, url=r.url("SONARID_URL", "https://sonarid.com") or "https://sonarid.com")
 
 
 def order_key(order: Order) -> str:
@@ -29,8 +43,6 @@ def order_key(order: Order) -> str:
 
 class SonarID(Destination):
     name = "sonarid"
-    credential_variable = "SONARID_API_KEY"
-    url_variable = "SONARID_URL"
     settings: SonarIDSettings
 
     def build(self, order: Order) -> dict[str, Any]:
@@ -87,3 +99,16 @@ class SonarID(Destination):
         if not isinstance(body, dict):
             return None
         return body.get("orderId") or body.get("customerId")
+
+
+SPEC = Spec(
+    kind="destination",
+    name="sonarid",
+    title="sonarID",
+    adapter=SonarID,
+    from_env=from_env,
+    enable_variables=("SONARID_API_KEY",),
+    credential_variables=("SONARID_API_KEY",),
+    url_variables=("SONARID_URL",),
+    preview_settings=lambda: SonarIDSettings(api_key=Secret("preview")),
+)

@@ -44,6 +44,7 @@ AdvancedOptions (warehouseId, source, storeId, containsAlcohol, billTo*). There 
 from __future__ import annotations
 
 import base64
+from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 from urllib.parse import quote
@@ -51,7 +52,7 @@ from urllib.parse import quote
 import httpx
 
 from connector import redaction
-from connector.config import SophioSettings
+from connector.adapters import Reader, Secret, Spec
 from connector.destinations.base import Destination, Skip
 from connector.destinations.schema import Field, Kind, check
 from connector.destinations.sonarid import ID_PREFIX
@@ -148,6 +149,28 @@ REQUEST = {
 }
 
 
+@dataclass(frozen=True)
+class SophioSettings:
+    store_url: str
+    api_key: Secret
+    api_secret: Secret
+    statuses: tuple[str, ...] = ("processing", "awaiting_fulfillment", "awaiting_shipment", "partially_shipped")
+
+
+def from_env(r: Reader) -> SophioSettings | None:
+    if not r.all_or_none(("SOPHIO_STORE_URL", "SOPHIO_API_KEY", "SOPHIO_API_SECRET"), "Sophio"):
+        return None
+    key, secret = r.secret("SOPHIO_API_KEY"), r.secret("SOPHIO_API_SECRET")
+    redaction.register_pair(key, secret)
+    assert key is not None and secret is not None
+    return SophioSettings(
+        store_url=r.url("SOPHIO_STORE_URL") or "",
+        api_key=key,
+        api_secret=secret,
+        statuses=r.words("SOPHIO_STATUSES", SophioSettings.statuses),
+    )
+
+
 def order_key(order: Order) -> str:
     return f"{ID_PREFIX.get(order.source, order.source)}-{order.store}-{order.id}"
 
@@ -199,8 +222,6 @@ def present(fields: dict[str, Any]) -> dict[str, Any]:
 
 class Sophio(Destination):
     name = "sophio"
-    credential_variable = "SOPHIO_API_KEY / SOPHIO_API_SECRET"
-    url_variable = "SOPHIO_STORE_URL"
     settings: SophioSettings
 
     def __init__(self, settings: SophioSettings) -> None:
@@ -319,3 +340,18 @@ def _order_id(response: httpx.Response) -> object | None:
     if not isinstance(body, dict) or body.get("orderId") in (None, ""):
         return None
     return body["orderId"]
+
+
+SPEC = Spec(
+    kind="destination",
+    name="sophio",
+    title="Sophio",
+    adapter=Sophio,
+    from_env=from_env,
+    enable_variables=("SOPHIO_STORE_URL", "SOPHIO_API_KEY", "SOPHIO_API_SECRET"),
+    credential_variables=("SOPHIO_API_KEY", "SOPHIO_API_SECRET"),
+    url_variables=("SOPHIO_STORE_URL",),
+    url_setting="store_url",
+    preview_settings=lambda: SophioSettings(store_url="https://store.invalid", api_key=Secret("preview"),
+                                            api_secret=Secret("preview")),
+)

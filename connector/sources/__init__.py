@@ -2,30 +2,25 @@
 
 from __future__ import annotations
 
-from connector.config import Settings
+from typing import TYPE_CHECKING
+
 from connector.sources.base import Page, Source, SourceAuthError, SourceError
+
+if TYPE_CHECKING:
+    from connector.config import Settings
 
 __all__ = ["Page", "Source", "SourceAuthError", "SourceError", "build_sources", "source_class"]
 
 
 def source_class(name: str) -> type[Source]:
-    if name == "woocommerce":
-        from connector.sources.woocommerce import WooCommerce
+    """The adapter class registered as `name` (connector.registry); KeyError when there is none."""
+    from connector.registry import SOURCES, spec
 
-        return WooCommerce
-    if name == "bigcommerce":
-        from connector.sources.bigcommerce import BigCommerce
-
-        return BigCommerce
-    raise KeyError(name)
+    if name not in SOURCES:
+        raise KeyError(name)
+    return spec(name).adapter
 
 
 def build_sources(settings: Settings) -> dict[str, Source]:
-    result: dict[str, Source] = {}
-    for name in settings.sources:
-        try:
-            cls = source_class(name)
-        except KeyError:
-            continue
-        result[name] = cls(getattr(settings, name), timeout=settings.http_timeout, trust=settings.trust)
-    return result
+    return {name: source_class(name)(settings.of(name), timeout=settings.http_timeout, trust=settings.trust)
+            for name in settings.sources}

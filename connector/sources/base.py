@@ -184,6 +184,10 @@ class Source(ABC):
     def probe(self) -> str:
         """One harmless read proving the credentials and URL; returns a short description."""
 
+    def not_polled(self, order: Order) -> str | None:
+        """Why `poll` would never take `order` (its status is not configured for this source); None when it would."""
+        return None
+
     def estimate(self, since: datetime, until: datetime | None) -> Estimate | None:
         """What `created(since, until)` will read, when the platform can say cheaply; None otherwise."""
         return None

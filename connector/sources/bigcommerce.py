@@ -33,13 +33,14 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import tenacity
 
 from connector import tls
-from connector.config import BigCommerceSettings
+from connector.adapters import ConfigError, Reader, Secret, Spec
 from connector.ledger import Rejected
 from connector.orders import MalformedOrder, Order, money
 from connector.sources.base import (
@@ -63,6 +64,48 @@ CHUNK = 25  # listed orders per `Page`: the ledger commits (and a backfill's cur
 REQUESTS_PER_ORDER = 3  # products, shipping addresses, coupons: at most, for an order under 250 lines
 SECOND = timedelta(seconds=1)
 DETAIL_ATTEMPTS = 3  # tries for one order's details before it is left to be read again at the next poll
+
+
+@dataclass(frozen=True)
+class BigCommerceSettings:
+    store_hash: str
+    access_token: Secret
+    client_id: str | None
+    api_url: str = "https://api.bigcommerce.com"
+    status_ids: tuple[int, ...] = (2, 3, 8, 9, 10, 11)
+    currency: str = "USD"
+
+    @property
+    def store(self) -> str:
+        return self.store_hash
+
+
+def from_env(r: Reader) -> BigCommerceSettings | None:
+    if not r.all_or_none(("BIGCOMMERCE_STORE_HASH", "BIGCOMMERCE_ACCESS_TOKEN"), "BigCommerce"):
+        return None
+    token = r.secret("BIGCOMMERCE_ACCESS_TOKEN")
+    assert token is not None
+    store_hash = r.text("BIGCOMMERCE_STORE_HASH") or ""
+    if not store_hash.replace("-", "").isalnum():
+        raise ConfigError("BIGCOMMERCE_STORE_HASH", "the store hash (letters and digits, as in stores/<hash>/v2)", store_hash)
+    ids_text = r.words("BIGCOMMERCE_STATUS_IDS", ("2", "3", "8", "9", "10", "11"))
+    try:
+        status_ids = tuple(int(x) for x in ids_text)
+    except ValueError:
+        raise ConfigError("BIGCOMMERCE_STATUS_IDS", "comma-separated status ids such as 2,3,8,9,10,11", ",".join(ids_text)) from None
+    if any(not 0 <= i <= 14 for i in status_ids):
+        raise ConfigError("BIGCOMMERCE_STATUS_IDS", "status ids between 0 and 14", ",".join(ids_text))
+    currency = (r.text("BIGCOMMERCE_CURRENCY", "USD") or "USD").upper()
+    if len(currency) != 3 or not currency.isalpha():
+        raise ConfigError("BIGCOMMERCE_CURRENCY", "an ISO 4217 code such as USD", currency)
+    return BigCommerceSettings(
+        store_hash=store_hash,
+        access_token=token,
+        client_id=r.text("BIGCOMMERCE_CLIENT_ID"),
+        api_url=r.url("BIGCOMMERCE_API_URL", "https://api.bigcommerce.com") or "https://api.bigcommerce.com",
+        status_ids=status_ids,
+        currency=currency,
+    )
 
 
 class BigCommerce(Source):
@@ -313,6 +356,12 @@ class BigCommerce(Source):
 
     # -- mapping -----------------------------------------------------------------------------
 
+    def not_polled(self, order: Order) -> str | None:
+        if order.status_id in self.settings.status_ids:
+            return None
+        return (f"status_id {order.status_id} ({order.status}) is not in BIGCOMMERCE_STATUS_IDS "
+                f"({','.join(map(str, self.settings.status_ids))})")
+
     def parse(self, raw: dict[str, Any]) -> Order:
         return parse_order(raw, store=self.store, default_currency=self.settings.currency, unit=self.unit or "")
 
@@ -348,3 +397,18 @@ def _maybe_nonzero(value: Any) -> bool:
     except MalformedOrder:
         return True
 
+
+
+SPEC = Spec(
+    kind="source",
+    name="bigcommerce",
+    title="BigCommerce",
+    adapter=BigCommerce,
+    from_env=from_env,
+    enable_variables=("BIGCOMMERCE_STORE_HASH", "BIGCOMMERCE_ACCESS_TOKEN"),
+    credential_variables=("BIGCOMMERCE_ACCESS_TOKEN",),
+    url_variables=("BIGCOMMERCE_STORE_HASH", "BIGCOMMERCE_API_URL"),
+    preview_settings=lambda: BigCommerceSettings(store_hash="preview", access_token=Secret("preview"), client_id=None),
+    preview_input="the V2 order with its products, shipping_addresses and coupons inlined as arrays",
+    code="bc",
+)

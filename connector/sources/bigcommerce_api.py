@@ -22,18 +22,20 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import requests
 import tenacity
 from bigcommerce.connection import OAuthConnection
 
 from connector import USER_AGENT, tls
-from connector.config import BigCommerceSettings
 from connector.delivery import parse_retry_after
 from connector.sources.base import SourceAuthError, SourceConfigError, SourceError, TransientSourceError, retrying
 from connector.sources.clock import StoreClock
 from connector.sources.ratelimit import RateLimit
+
+if TYPE_CHECKING:
+    from connector.sources.bigcommerce import BigCommerceSettings
 
 log = logging.getLogger("connector.sources.bigcommerce")
 

@@ -15,6 +15,7 @@ import html
 import logging
 import re
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -23,8 +24,8 @@ from urllib.parse import urlsplit
 import requests
 from woocommerce import API
 
-from connector import USER_AGENT, tls
-from connector.config import WooCommerceSettings
+from connector import USER_AGENT, redaction, tls
+from connector.adapters import ConfigError, Reader, Secret, Spec
 from connector.delivery import parse_retry_after
 from connector.orders import Address, Coupon, Customer, Fee, LineItem, MalformedOrder, Option, Order, money, quantity
 from connector.sources.base import (
@@ -45,6 +46,46 @@ log = logging.getLogger("connector.sources.woocommerce")
 PER_PAGE = 100
 LEGACY_LOOKBACK = timedelta(days=7).total_seconds()  # creation-date fallback for stores older than 5.8
 RESCANS = 3
+
+
+@dataclass(frozen=True)
+class WooCommerceSettings:
+    url: str
+    consumer_key: Secret
+    consumer_secret: Secret
+    statuses: tuple[str, ...] = ("processing", "completed")
+    query_string_auth: bool = False
+
+    @property
+    def store(self) -> str:
+        parts = urlsplit(self.url)
+        return (parts.netloc + parts.path).rstrip("/")
+
+
+def from_env(r: Reader) -> WooCommerceSettings | None:
+    if not r.all_or_none(("WOOCOMMERCE_CONSUMER_KEY", "WOOCOMMERCE_CONSUMER_SECRET"), "WooCommerce"):
+        return None
+    url = r.url("WOOCOMMERCE_URL")
+    if url is None:
+        raise ConfigError("WOOCOMMERCE_URL", "the store's URL, because WOOCOMMERCE_CONSUMER_KEY is set")
+    key, secret = r.secret("WOOCOMMERCE_CONSUMER_KEY"), r.secret("WOOCOMMERCE_CONSUMER_SECRET")
+    assert key is not None and secret is not None
+    redaction.register_pair(key, secret)
+    if not key.startswith("ck_"):
+        raise ConfigError("WOOCOMMERCE_CONSUMER_KEY", "a WooCommerce consumer key starting with ck_")
+    if not secret.startswith("cs_"):
+        raise ConfigError("WOOCOMMERCE_CONSUMER_SECRET", "a WooCommerce consumer secret starting with cs_")
+    statuses = r.words("WOOCOMMERCE_STATUSES", ("processing", "completed"))
+    for status in statuses:
+        if not status.replace("-", "").replace("_", "").isalnum():
+            raise ConfigError("WOOCOMMERCE_STATUSES", "order status slugs such as processing,completed", ",".join(statuses))
+    return WooCommerceSettings(
+        url=url,
+        consumer_key=key,
+        consumer_secret=secret,
+        statuses=statuses,
+        query_string_auth=r.flag("WOOCOMMERCE_QUERY_STRING_AUTH"),
+    )
 
 
 def gmt(value: Any, field: str, *, required: bool = False) -> datetime | None:
@@ -259,6 +300,11 @@ class WooCommerce(Source):
 
     # -- mapping -----------------------------------------------------------------------------
 
+    def not_polled(self, order: Order) -> str | None:
+        if order.status in self.settings.statuses:
+            return None
+        return f"status {order.status!r} is not in WOOCOMMERCE_STATUSES ({','.join(self.settings.statuses)})"
+
     def parse(self, raw: dict[str, Any]) -> Order:
         if raw.get("id") in (None, ""):
             raise MalformedOrder("order has no id")
@@ -443,3 +489,19 @@ def _message(response: requests.Response) -> str:
     if isinstance(body, dict):
         return str(body.get("message") or body.get("code") or body)[:300]
     return str(body)[:300]
+
+
+SPEC = Spec(
+    kind="source",
+    name="woocommerce",
+    title="WooCommerce",
+    adapter=WooCommerce,
+    from_env=from_env,
+    enable_variables=("WOOCOMMERCE_URL", "WOOCOMMERCE_CONSUMER_KEY", "WOOCOMMERCE_CONSUMER_SECRET"),
+    credential_variables=("WOOCOMMERCE_CONSUMER_KEY", "WOOCOMMERCE_CONSUMER_SECRET"),
+    url_variables=("WOOCOMMERCE_URL",),
+    preview_settings=lambda: WooCommerceSettings(url="https://store.invalid", consumer_key=Secret("ck_preview"),
+                                                 consumer_secret=Secret("cs_preview")),
+    preview_input="the order as GET /wp-json/wc/v3/orders/{id} returns it",
+    code="wc",
+)
