@@ -25,21 +25,15 @@ from connector import tls
 from connector.config import Settings
 from connector.destinations import build_destinations
 from connector.redaction import redact
+from connector.registry import of_kind, spec
 from connector.sources import build_sources
 from connector.sources.base import SourceAuthError, SourceConfigError, SourceError
 
-#: the variables that say where each source is, named when it cannot be reached
-LOCATION_VARIABLES = {
-    "woocommerce": "WOOCOMMERCE_URL",
-    "bigcommerce": "BIGCOMMERCE_STORE_HASH / BIGCOMMERCE_API_URL",
-}
-#: what enables each destination, named when none is on
-DESTINATION_VARIABLES = {
-    "sonarid": "SONARID_API_KEY",
-    "orderprotection": "ORDERPROTECTION_API_TOKEN",
-    "sophio": "SOPHIO_STORE_URL, SOPHIO_API_KEY and SOPHIO_API_SECRET",
-}
-DESTINATION_URLS = {"sonarid": "url", "orderprotection": "url", "sophio": "store_url"}
+
+
+def nothing_enabled(kind: str) -> str:
+    """"no source is enabled: set A, B and C, or D and E": what turns each adapter of `kind` on."""
+    return f"no {kind} is enabled: set " + ", or ".join(spec.enabled_by for spec in of_kind(kind))
 
 
 @dataclass(frozen=True)
@@ -96,17 +90,10 @@ def database(url: str) -> Finding:
 
 def sources(settings: Settings) -> list[Finding]:
     if not settings.sources:
-        return [Finding(False, "sources", "no source is enabled: set WOOCOMMERCE_URL, WOOCOMMERCE_CONSUMER_KEY and "
-                                          "WOOCOMMERCE_CONSUMER_SECRET (or BIGCOMMERCE_STORE_HASH and "
-                                          "BIGCOMMERCE_ACCESS_TOKEN)")]
-    built = build_sources(settings)
+        return [Finding(False, "sources", nothing_enabled("source"))]
     findings = []
-    for name in settings.sources:
-        source = built.get(name)
-        if source is None:
-            findings.append(Finding(False, name, f"this version has no {name} adapter; unset its variables "
-                                                 f"({LOCATION_VARIABLES[name]}) or upgrade"))
-            continue
+    for name, source in build_sources(settings).items():
+        location = spec(name).location
         try:
             findings.append(Finding(True, name, redact(source.probe())))
             skew = source.clock.describe_skew() if source.clock is not None else None
@@ -115,10 +102,10 @@ def sources(settings: Settings) -> list[Finding]:
         except (SourceAuthError, SourceConfigError) as exc:  # its message names the variables to fix
             findings.append(Finding(False, name, redact(exc)))
         except SourceError as exc:
-            findings.append(Finding(False, name, f"{redact(exc)} (check {LOCATION_VARIABLES[name]})"))
+            findings.append(Finding(False, name, f"{redact(exc)} (check {location})"))
         except Exception as exc:  # noqa: BLE001 - an unreadable store is a finding, not a crash
             findings.append(Finding(False, name, f"could not read the store: {type(exc).__name__}: {redact(exc)} "
-                                                 f"(check {LOCATION_VARIABLES[name]})"))
+                                                 f"(check {location})"))
         finally:
             source.close()
     return findings
@@ -126,18 +113,12 @@ def sources(settings: Settings) -> list[Finding]:
 
 def destinations(settings: Settings) -> list[Finding]:
     if not settings.destinations:
-        return [Finding(False, "destinations", "no destination is enabled: set "
-                        + ", or ".join(DESTINATION_VARIABLES.values()))]
-    built = build_destinations(settings)
+        return [Finding(False, "destinations", nothing_enabled("destination"))]
     findings = []
-    for name in settings.destinations:
-        if name not in built:
-            findings.append(Finding(False, name, f"this version has no {name} adapter; its orders would not be sent "
-                                                 f"(unset {DESTINATION_VARIABLES[name]} or upgrade)"))
-            continue
-        url = getattr(getattr(settings, name), DESTINATION_URLS[name])
+    for name, destination in build_destinations(settings).items():
+        url = getattr(destination.settings, spec(name).url_setting)
         error = tls.handshake(url, settings.trust, timeout=min(10.0, settings.http_timeout))
-        line = tls.failure(error, url, built[name].url_variable, settings.trust) if error else None
+        line = tls.failure(error, url, destination.url_variable, settings.trust) if error else None
         if line is not None:
             findings.append(Finding(False, name, line))
             continue

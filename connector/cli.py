@@ -18,11 +18,14 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from connector import config, logs, wire
 from connector.config import DESTINATIONS, SOURCES, ConfigError, Settings
+from connector.adapters import words
 from connector.errors import BadInput, LedgerUnavailable
 from connector.redaction import redact
+from connector.registry import of_kind
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
-                  help="Moves every paid WooCommerce and BigCommerce order to the store's services, exactly once.")
+                  help=f"Moves every paid {words([s.title for s in of_kind('source')])} order to the store's services, "
+                       "exactly once.")
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 log = logging.getLogger("connector.cli")
@@ -79,12 +82,17 @@ def check_name(value: str | None, allowed: tuple[str, ...], option: str) -> str 
 
 def require_source(s: Settings) -> None:
     if not s.sources:
-        raise BadInput("no source is enabled: set WOOCOMMERCE_URL, WOOCOMMERCE_CONSUMER_KEY and "
-                       "WOOCOMMERCE_CONSUMER_SECRET (or the BIGCOMMERCE_* variables)")
+        from connector.check import nothing_enabled
+
+        raise BadInput(nothing_enabled("source"))
 
 
-SourceOpt = Annotated[str | None, typer.Option("--source", help="woocommerce or bigcommerce (default: all enabled)")]
-DestinationOpt = Annotated[str | None, typer.Option("--destination", help="sonarid, orderprotection or sophio")]
+SOURCE_NAMES, DESTINATION_NAMES = words(SOURCES, "or"), words(DESTINATIONS, "or")
+#: what `preview` reads, per source (each source's SPEC says)
+PREVIEW_INPUT = "; ".join(f"{s.name}: {s.preview_input}" for s in of_kind("source"))
+
+SourceOpt = Annotated[str | None, typer.Option("--source", help=f"{SOURCE_NAMES} (default: all enabled)")]
+DestinationOpt = Annotated[str | None, typer.Option("--destination", help=DESTINATION_NAMES)]
 
 
 @app.command()
@@ -292,9 +300,9 @@ def retry(
 @app.command()
 @guarded
 def preview(
-    file: Annotated[str, typer.Argument(help="platform order JSON file, or - for standard input")],
-    source: Annotated[str, typer.Option("--source", help="woocommerce or bigcommerce")],
-    destination: Annotated[str, typer.Option("--destination", help="sonarid, orderprotection or sophio")],
+    file: Annotated[str, typer.Argument(help=f"platform order JSON file, or - for standard input ({PREVIEW_INPUT})")],
+    source: Annotated[str, typer.Option("--source", help=SOURCE_NAMES)],
+    destination: Annotated[str, typer.Option("--destination", help=DESTINATION_NAMES)],
     any_status: Annotated[bool, typer.Option("--any-status", help="also for a status poll would not send")] = False,
 ) -> None:
     """Print the payload that would be sent for one platform order (no network)."""
