@@ -50,6 +50,8 @@ class Spec:
     preview_input: str = ""  # source: what `preview` reads
     url_setting: str = "url"  # destination: the settings field holding its base URL (check's TLS handshake)
     code: str = ""  # source: its short code, the prefix of an order's key at the destinations ("wc")
+    platform: str = ""  # source: the commerce platform its orders come from ("woocommerce"); "" for none
+    fulfilment: Callable[[str, int | None], str] | None = None  # source: (status, status_id) → `orders.Fulfilment`
 
     @property
     def credentials(self) -> str:

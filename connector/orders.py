@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainSerializer
 
@@ -68,6 +68,13 @@ def money(value: Any, field: str, *, negative: bool = True) -> Decimal:
 def _short(value: Any) -> str:
     text = repr(value)
     return text if len(text) <= 60 else f"{text[:40]}… ({len(text)} characters)"
+
+
+#: where an order stands, in words every destination understands (each source maps its own statuses;
+#: "unfulfilled" = paid and nothing shipped yet, "other" = a state with no such meaning, e.g. a custom status)
+Fulfilment = Literal["unpaid", "on_hold", "unfulfilled", "partially_shipped", "shipped", "awaiting_pickup",
+                     "cancelled", "refunded", "other"]
+TO_SHIP: frozenset[Fulfilment] = frozenset({"unfulfilled", "partially_shipped"})
 
 
 class _Model(BaseModel):
@@ -176,7 +183,41 @@ class Order(_Model):
     def ref(self) -> str:
         return f"{self.source}:{self.store}:{self.id}"
 
+    # Facts the source declares (its SPEC in connector.registry), derived rather than stored, so every
+    # snapshot in a ledger, however old, has them and its content hash is unchanged.
+
+    @property
+    def source_code(self) -> str:
+        """The source's short code ("wc", "bc"); the source name for a source that declares none."""
+        spec = _source_spec(self.source)
+        return spec.code if spec is not None and spec.code else self.source
+
+    @property
+    def platform_key(self) -> str:
+        """"wc_727": the order as a destination that serves several stores and platforms knows it."""
+        return f"{self.source_code}_{self.id}"
+
+    @property
+    def platform(self) -> str:
+        """The commerce platform the order was placed on ("woocommerce", "bigcommerce"); "" when none."""
+        spec = _source_spec(self.source)
+        return spec.platform if spec is not None else ""
+
+    @property
+    def fulfilment(self) -> Fulfilment:
+        """Where the order stands (`Fulfilment`), from its status as its source reads it."""
+        spec = _source_spec(self.source)
+        if spec is None or spec.fulfilment is None:
+            return "other"
+        return spec.fulfilment(self.status, self.status_id)  # type: ignore[return-value]
+
     def content_hash(self) -> str:
         """Identifies the order's content, ignoring `modified_at` (which moves on mere views)."""
         body = self.model_dump_json(exclude={"modified_at"})
         return hashlib.sha256(body.encode()).hexdigest()[:32]
+
+
+def _source_spec(name: str) -> Any:
+    from connector.registry import REGISTRY  # the adapters import this module: looked up when first asked
+
+    return next((spec for spec in REGISTRY if spec.kind == "source" and spec.name == name), None)

@@ -126,7 +126,7 @@ def from_env(r: Reader) -> OrderProtectionSettings | None:
 
 
 def platform_id(order: Order) -> str:
-    return order.source if order.source in PLATFORMS else "api"
+    return order.platform if order.platform in PLATFORMS else "api"
 
 
 def description(item: LineItem) -> str:

@@ -1,7 +1,8 @@
 """sonarID: POST {SONARID_URL}/api/v1/orders (shared/api-docs/sonarid-orders-api.txt).
 
-Required: email, firstName, lastName. `order.id` is `wc_<id>` / `bc_<id>` (the docs' own
-example), which sonarID deduplicates on, so every retry is safe.
+Required: email, firstName, lastName. `order.id` is `Order.platform_key`, `wc_<id>` / `bc_<id>` (the
+docs' own example; the prefix is each source's declared short code), which sonarID deduplicates on, so
+every retry is safe.
 
 sonarID answers 400 to an e-mail that "is invalid", and the e-mail is required, so an order whose
 e-mail is not an address by syntax (connector.formats.email_error: email-validator, no DNS lookup) is
@@ -21,9 +22,6 @@ from connector.destinations.base import Destination, Skip
 from connector.formats import amount_string, e164, email_address, email_error
 from connector.orders import Order
 
-ID_PREFIX = {"woocommerce": "wc", "bigcommerce": "bc"}
-
-
 @dataclass(frozen=True)
 class SonarIDSettings:
     api_key: Secret
@@ -38,7 +36,7 @@ def from_env(r: Reader) -> SonarIDSettings | None:
 
 
 def order_key(order: Order) -> str:
-    return f"{ID_PREFIX.get(order.source, order.source)}_{order.id}"
+    return order.platform_key  # "wc_727": the source's short code and the platform's order id
 
 
 class SonarID(Destination):

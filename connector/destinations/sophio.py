@@ -5,9 +5,11 @@ The query string is a credential: it is registered with connector.redaction (con
 base64 pair; the exact form put in the URL is registered here too) and `authentication=` is masked by
 name, so it never reaches a log line, an error, the ledger, a cassette or `status`.
 
-Sophio fulfils goods, so only orders that still need shipping go there: the order's status must be in
-SOPHIO_STATUSES and the order must have something to ship (Order.needs_shipping); the others are
-skipped with the reason. `orderKey` is `<wc|bc>-<store>-<order id>`: stable and unique per store and
+Sophio fulfils goods, so only orders that still need shipping go there: by default those whose
+fulfilment state (`Order.fulfilment`, each source's reading of its own statuses) is unfulfilled or
+partially shipped; when SOPHIO_STATUSES is set, those whose platform status slug is in it instead. The
+order must also have something to ship (Order.needs_shipping); the others are skipped with the reason.
+`orderKey` is `<source code>-<store>-<order id>` (`wc-…`, `bc-…`): stable and unique per store and
 order, so Sophio recognises a resend. Sophio's answer echoes the order with its `orderId`, which the
 delivery keeps as its reference.
 
@@ -55,9 +57,8 @@ from connector import redaction
 from connector.adapters import Reader, Secret, Spec
 from connector.destinations.base import Destination, Skip
 from connector.destinations.schema import Field, Kind, check
-from connector.destinations.sonarid import ID_PREFIX
 from connector.formats import email_address, email_error, iso_seconds
-from connector.orders import Address, LineItem, Order
+from connector.orders import TO_SHIP, Address, LineItem, Order
 
 VENDOR = "Sophio"
 ORDER_STATUS = "awaiting_shipment"  # a paid order waiting to be shipped
@@ -154,7 +155,7 @@ class SophioSettings:
     store_url: str
     api_key: Secret
     api_secret: Secret
-    statuses: tuple[str, ...] = ("processing", "awaiting_fulfillment", "awaiting_shipment", "partially_shipped")
+    statuses: tuple[str, ...] = ()  # platform status slugs; none: by the order's fulfilment state (TO_SHIP)
 
 
 def from_env(r: Reader) -> SophioSettings | None:
@@ -172,7 +173,7 @@ def from_env(r: Reader) -> SophioSettings | None:
 
 
 def order_key(order: Order) -> str:
-    return f"{ID_PREFIX.get(order.source, order.source)}-{order.store}-{order.id}"
+    return f"{order.source_code}-{order.store}-{order.id}"
 
 
 def authentication(key: str, secret: str) -> str:
@@ -232,9 +233,12 @@ class Sophio(Destination):
 
     def eligible(self, order: Order) -> None:
         statuses = {status_slug(status) for status in self.settings.statuses}
-        if status_slug(order.status) not in statuses:
+        if statuses and status_slug(order.status) not in statuses:
             raise Skip(f"{VENDOR} fulfils goods still to ship: status {order.status!r} is not in SOPHIO_STATUSES "
                        f"({', '.join(self.settings.statuses)})")
+        if not statuses and order.fulfilment not in TO_SHIP:
+            raise Skip(f"{VENDOR} fulfils goods still to ship: status {order.status!r} is not in SOPHIO_STATUSES "
+                       f"(unset: the orders {' or '.join(sorted(TO_SHIP))}; this one is {order.fulfilment})")
         if not order.needs_shipping:
             raise Skip(f"{VENDOR} fulfils goods still to ship: the order needs no shipping")
 

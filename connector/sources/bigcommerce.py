@@ -54,7 +54,14 @@ from connector.sources.base import (
     retrying,
 )
 from connector.sources.bigcommerce_api import NotFound, RateLimited, StoreAPI
-from connector.sources.bigcommerce_orders import parse_order, rfc2822, rfc2822_query, status_id, weight_unit
+from connector.sources.bigcommerce_orders import (
+    fulfilment,
+    parse_order,
+    rfc2822,
+    rfc2822_query,
+    status_id,
+    weight_unit,
+)
 from connector.sources.clock import StoreClock
 
 log = logging.getLogger("connector.sources.bigcommerce")
@@ -411,4 +418,6 @@ SPEC = Spec(
     preview_settings=lambda: BigCommerceSettings(store_hash="preview", access_token=Secret("preview"), client_id=None),
     preview_input="the V2 order with its products, shipping_addresses and coupons inlined as arrays",
     code="bc",
+    platform="bigcommerce",
+    fulfilment=fulfilment,
 )

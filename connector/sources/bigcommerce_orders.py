@@ -17,7 +17,19 @@ from datetime import UTC, datetime
 from email.utils import format_datetime, parsedate_to_datetime
 from typing import Any
 
-from connector.orders import Address, Coupon, Customer, Fee, LineItem, MalformedOrder, Option, Order, money, quantity
+from connector.orders import (
+    Address,
+    Coupon,
+    Customer,
+    Fee,
+    Fulfilment,
+    LineItem,
+    MalformedOrder,
+    Option,
+    Order,
+    money,
+    quantity,
+)
 
 SOURCE = "bigcommerce"
 
@@ -38,6 +50,18 @@ STATUS_SLUGS: dict[int, str] = {
     12: "manual_verification_required",
     13: "disputed",
     14: "partially_refunded",
+}
+#: the same ids as `orders.Fulfilment`
+FULFILMENT: dict[int, Fulfilment] = {
+    0: "unpaid", 1: "unpaid", 7: "unpaid",
+    12: "on_hold", 13: "on_hold",
+    9: "unfulfilled", 11: "unfulfilled",
+    3: "partially_shipped",
+    2: "shipped", 10: "shipped",
+    8: "awaiting_pickup",
+    5: "cancelled", 6: "cancelled",
+    4: "refunded",
+    14: "other",  # partially refunded: says nothing of the shipping
 }
 SHIPPED_STATUS_IDS = frozenset({2, 10})
 CANCELLED_STATUS_ID = 5
@@ -75,6 +99,11 @@ def rfc2822_query(value: datetime) -> str:
 def weight_unit(store_units: Any) -> str:
     text = str(store_units or "").strip()
     return WEIGHT_UNITS.get(text.lower(), text.lower())
+
+
+def fulfilment(status: str, status_id: int | None) -> Fulfilment:
+    """By `status_id`: the status text can be renamed by the merchant."""
+    return FULFILMENT.get(status_id, "other") if status_id is not None else "other"
 
 
 def status_id(raw: dict[str, Any]) -> int:

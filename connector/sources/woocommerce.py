@@ -27,7 +27,19 @@ from woocommerce import API
 from connector import USER_AGENT, redaction, tls
 from connector.adapters import ConfigError, Reader, Secret, Spec
 from connector.delivery import parse_retry_after
-from connector.orders import Address, Coupon, Customer, Fee, LineItem, MalformedOrder, Option, Order, money, quantity
+from connector.orders import (
+    Address,
+    Coupon,
+    Customer,
+    Fee,
+    Fulfilment,
+    LineItem,
+    MalformedOrder,
+    Option,
+    Order,
+    money,
+    quantity,
+)
 from connector.sources.base import (
     Page,
     Source,
@@ -60,6 +72,23 @@ class WooCommerceSettings:
     def store(self) -> str:
         parts = urlsplit(self.url)
         return (parts.netloc + parts.path).rstrip("/")
+
+
+#: WooCommerce's order statuses (shared/research/woocommerce.md) as `orders.Fulfilment`; a custom one is "other"
+FULFILMENT: dict[str, Fulfilment] = {
+    "pending": "unpaid",
+    "failed": "unpaid",
+    "checkout-draft": "unpaid",
+    "on-hold": "on_hold",
+    "processing": "unfulfilled",
+    "completed": "shipped",
+    "cancelled": "cancelled",
+    "refunded": "refunded",
+}
+
+
+def fulfilment(status: str, status_id: int | None = None) -> Fulfilment:
+    return FULFILMENT.get(status.strip().lower(), "other")
 
 
 def from_env(r: Reader) -> WooCommerceSettings | None:
@@ -504,4 +533,6 @@ SPEC = Spec(
                                                  consumer_secret=Secret("cs_preview")),
     preview_input="the order as GET /wp-json/wc/v3/orders/{id} returns it",
     code="wc",
+    platform="woocommerce",
+    fulfilment=fulfilment,
 )

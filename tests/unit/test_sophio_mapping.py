@@ -163,7 +163,29 @@ def test_sophio_statuses_are_configurable() -> None:
 
 @pytest.mark.parametrize("status", ["Awaiting Fulfillment", "awaiting-fulfillment", "AWAITING_FULFILLMENT"])
 def test_statuses_compare_as_slugs(status: str) -> None:
-    assert SOPHIO.build(docs_order().model_copy(update={"status": status}))["orderStatus"] == "awaiting_shipment"
+    sophio = Sophio(SophioSettings(store_url="https://s.example", api_key=Secret("k123"), api_secret=Secret("s123"),
+                                   statuses=("processing", "awaiting_fulfillment")))
+    assert sophio.build(docs_order().model_copy(update={"status": status}))["orderStatus"] == "awaiting_shipment"
+
+
+@pytest.mark.parametrize(("source", "status", "status_id", "sent"), [
+    ("woocommerce", "processing", None, True),
+    ("woocommerce", "on-hold", None, False),
+    ("woocommerce", "awaiting-fulfillment", None, False),  # a custom WooCommerce status: no BigCommerce slug leaks in
+    ("bigcommerce", "awaiting_fulfillment", 11, True),
+    ("bigcommerce", "awaiting_shipment", 9, True),
+    ("bigcommerce", "partially_shipped", 3, True),
+    ("bigcommerce", "awaiting_pickup", 8, False),
+    ("bigcommerce", "completed", 10, False),
+])
+def test_by_default_sophio_takes_the_orders_still_to_ship_by_their_fulfilment_state(
+        source: str, status: str, status_id: int | None, sent: bool) -> None:
+    order = docs_order().model_copy(update={"source": source, "status": status, "status_id": status_id})
+    if sent:
+        assert SOPHIO.build(order)["orderNumber"] == "296594"
+    else:
+        with pytest.raises(Skip, match=f"status '{status}' is not in SOPHIO_STATUSES .unset: the orders "):
+            SOPHIO.build(order)
 
 
 def test_an_order_with_nothing_to_ship_is_skipped() -> None:
