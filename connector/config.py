@@ -1,9 +1,9 @@
 """Settings from the environment and `.env` (python-dotenv, never overriding real variables).
 
 Here: the common settings. Each adapter reads its own (its module's `from_env`, listed in
-connector.registry); a source or destination is on when its credentials are set. Any bad value stops start-up with
-a `ConfigError` naming the variable and what was expected; the CLI prints it on one line and
-exits 2. Secrets are registered with `connector.redaction` as soon as they are read.
+connector.registry); a source or destination is on when its credentials are set. Any bad value
+stops start-up with a `ConfigError` naming the variable and what was expected; the CLI prints it on
+one line and exits 2. Secrets are registered with `connector.redaction` as soon as they are read.
 """
 
 from __future__ import annotations
@@ -18,12 +18,12 @@ from urllib.parse import parse_qs, urlsplit
 
 from dotenv import dotenv_values
 
-from connector import redaction
+from connector import redaction, registry
 from connector.adapters import ConfigError, Reader, Secret
 from connector.destinations.orderprotection import OrderProtectionSettings  # these five: importable here as before
 from connector.destinations.sonarid import SonarIDSettings
 from connector.destinations.sophio import SophioSettings
-from connector.registry import DESTINATIONS, REGISTRY, SOURCES
+from connector.registry import DESTINATIONS, SOURCES
 from connector.sources.bigcommerce import BigCommerceSettings
 from connector.sources.woocommerce import WooCommerceSettings
 from connector.tls import CA_VARIABLES, Trust
@@ -52,18 +52,18 @@ class Settings:
 
     @property
     def sources(self) -> list[str]:
-        return [name for name in SOURCES if name in self.adapters]
+        return [name for name in registry.names("source") if name in self.adapters]
 
     @property
     def destinations(self) -> list[str]:
-        return [name for name in DESTINATIONS if name in self.adapters]
+        return [name for name in registry.names("destination") if name in self.adapters]
 
     def of(self, name: str) -> Any | None:
         """The settings of the adapter called `name`; None when it is off."""
         return self.adapters.get(name)
 
     def __getattr__(self, name: str) -> Any:  # settings.woocommerce, settings.sophio …: `of(name)`
-        if name in SOURCES or name in DESTINATIONS:
+        if not name.startswith("_") and any(spec.name == name for spec in registry.REGISTRY):
             return self.of(name)
         raise AttributeError(name)
 
@@ -107,7 +107,7 @@ def load(env: Mapping[str, str] | None = None, *, dotenv_path: str | os.PathLike
         raise ConfigError("CONNECTOR_DATABASE_URL", "?timeout= in seconds, such as ?timeout=30", redaction.redact(database_url))
 
     per_destination: dict[str, int] = {}
-    for name in DESTINATIONS:
+    for name in registry.names("destination"):
         variable = f"{name.upper()}_CONCURRENCY"
         if r.raw(variable) is not None:
             per_destination[name] = int(r.number(variable, 4, minimum=1, integer=True))
@@ -153,7 +153,7 @@ def _trust(r: Reader) -> Trust:
 def _adapters(r: Reader) -> dict[str, Any]:
     """Each adapter reads its own settings (connector.registry order); the ones that are on."""
     adapters = {}
-    for spec in REGISTRY:
+    for spec in registry.REGISTRY:
         settings = spec.from_env(r)
         if settings is not None:
             adapters[spec.name] = settings

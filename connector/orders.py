@@ -218,6 +218,9 @@ class Order(_Model):
 
 
 def _source_spec(name: str) -> Any:
-    from connector.registry import REGISTRY  # the adapters import this module: looked up when first asked
+    from connector.registry import spec  # the adapters import this module: looked up when first asked
 
-    return next((spec for spec in REGISTRY if spec.kind == "source" and spec.name == name), None)
+    try:
+        return spec(name, "source")
+    except KeyError:
+        return None

@@ -18,15 +18,21 @@ REGISTRY: tuple[Spec, ...] = (
     sophio.SPEC,
 )
 
-SOURCES = tuple(spec.name for spec in REGISTRY if spec.kind == "source")
+SOURCES = tuple(spec.name for spec in REGISTRY if spec.kind == "source")  # for the command line's choices
 DESTINATIONS = tuple(spec.name for spec in REGISTRY if spec.kind == "destination")
-_BY_NAME = {spec.name: spec for spec in REGISTRY}
 
 
-def spec(name: str) -> Spec:
-    """The adapter called `name`; KeyError when this version has none."""
-    return _BY_NAME[name]
+def spec(name: str, kind: str | None = None) -> Spec:
+    """The adapter called `name` (of `kind`); KeyError when this version has none."""
+    for candidate in REGISTRY:
+        if candidate.name == name and kind in (None, candidate.kind):
+            return candidate
+    raise KeyError(name)
 
 
 def of_kind(kind: str) -> tuple[Spec, ...]:
     return tuple(spec for spec in REGISTRY if spec.kind == kind)
+
+
+def names(kind: str) -> list[str]:
+    return [spec.name for spec in of_kind(kind)]

@@ -31,14 +31,14 @@ class Destination(ABC):
         """Named in the one loud error when the vendor refuses our credentials (from its SPEC)."""
         from connector.registry import spec
 
-        return spec(self.name).credentials
+        return spec(self.name, "destination").credentials
 
     @property
     def url_variable(self) -> str:
         """Named when its TLS certificate does not verify (from its SPEC)."""
         from connector.registry import spec
 
-        return spec(self.name).location
+        return spec(self.name, "destination").location
 
     # -- pure --------------------------------------------------------------------------------
 
