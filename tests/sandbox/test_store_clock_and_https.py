@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ssl
+import time
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from pathlib import Path
@@ -41,6 +42,10 @@ def test_https_with_a_private_ca_and_a_count_of_refused_handshakes(tmp_path: Pat
         assert server.url.startswith("https://127.0.0.1:")
         with pytest.raises(httpx.ConnectError):
             httpx.get(server.url + "/")
+        # the client gives up before the server's thread has read its alert: wait for the count, don't race it
+        deadline = time.monotonic() + 10
+        while server.failed_handshakes < 1 and time.monotonic() < deadline:
+            time.sleep(0.01)
         assert (server.connections, server.failed_handshakes) == (1, 1)
         assert httpx.get(server.url + "/", verify=ssl.create_default_context(cafile=ca.ca)).status_code == 404
         assert (server.connections, server.failed_handshakes) == (2, 1)
