@@ -27,7 +27,7 @@ from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, Session, SQLModel, col, create_engine, select
 
 from connector.errors import LedgerUnavailable
-from connector.orders import Order
+from connector.orders import Order, Rejected
 from connector.redaction import redact
 
 
@@ -145,23 +145,6 @@ class Cursor(SQLModel, table=True):
     last_poll_enqueued: int = 0
     last_error: str | None = None
     done: bool = False
-
-
-@dataclass(frozen=True)
-class Rejected:
-    """A platform order that could not be read, kept with its reason.
-
-    Malformed (the default): recorded with `dead` deliveries. `transient`: its details failed to
-    load this time (5xx, a captcha page): recorded with no deliveries and read again by id at
-    each later poll (`to_read_again`) until it loads, then it goes on like any other order.
-    """
-
-    order_id: str
-    number: str
-    reason: str
-    raw: str
-    modified_at: datetime | None = None
-    transient: bool = False
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ It carries what the five vendor documents in shared/api-docs need. Money is `Dec
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any
@@ -180,3 +181,20 @@ class Order(_Model):
         """Identifies the order's content, ignoring `modified_at` (which moves on mere views)."""
         body = self.model_dump_json(exclude={"modified_at"})
         return hashlib.sha256(body.encode()).hexdigest()[:32]
+
+
+@dataclass(frozen=True)
+class Rejected:
+    """A platform order that could not be read, kept with its reason.
+
+    Malformed (the default): recorded with `dead` deliveries. `transient`: its details failed to
+    load this time (5xx, a captcha page): recorded with no deliveries and read again by id at
+    each later poll (`to_read_again`) until it loads, then it goes on like any other order.
+    """
+
+    order_id: str
+    number: str
+    reason: str
+    raw: str
+    modified_at: datetime | None = None
+    transient: bool = False

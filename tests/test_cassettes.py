@@ -28,7 +28,7 @@ from connector.delivery import Outcome, classify_response
 from connector.destinations.orderprotection import OrderProtection
 from connector.destinations.sonarid import SonarID
 from connector.destinations.sophio import Sophio, authentication
-from connector.ledger import Rejected
+from connector.orders import Rejected
 from connector.orders import Order
 from connector.sandbox import (
     BigCommerceSandbox,

@@ -13,8 +13,8 @@ from typing import Any, ClassVar
 
 import tenacity
 
-from connector.ledger import Rejected
-from connector.orders import MalformedOrder, Order
+from connector import outcomes
+from connector.orders import MalformedOrder, Order, Rejected
 from connector.redaction import redact
 from connector.sources.clock import StoreClock
 
@@ -134,22 +134,10 @@ def duration(seconds: float) -> str:
 Recall = Callable[[str, datetime], Order | None]
 
 
-def _wait_retry_after(state: tenacity.RetryCallState) -> float:
-    exc = state.outcome.exception() if state.outcome else None  # type: ignore[union-attr]
-    return float(getattr(exc, "retry_after", None) or 0.0)
-
-
 def retrying(*, attempts: int = 5, max_wait: float = 30.0, multiplier: float = 1.0) -> tenacity.Retrying:
-    """The sources' retry policy: transient errors only, full jitter, Retry-After honoured."""
-    return tenacity.Retrying(
-        retry=tenacity.retry_if_exception_type(TransientSourceError),
-        stop=tenacity.stop_after_attempt(attempts),
-        wait=tenacity.wait_combine(tenacity.wait_random_exponential(multiplier=multiplier, max=max_wait),
-                                   _wait_retry_after),
-        before_sleep=lambda state: log.warning("retrying the platform after: %s",
-                                               state.outcome.exception() if state.outcome else "?"),  # type: ignore[union-attr]
-        reraise=True,
-    )
+    """The sources' quick tries (`connector.outcomes.retrying`): transient errors only, each logged."""
+    return outcomes.retrying(tenacity.retry_if_exception_type(TransientSourceError), attempts=attempts,
+                             base=multiplier, cap=max_wait, log=log)
 
 
 class Source(ABC):

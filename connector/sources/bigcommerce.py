@@ -40,8 +40,7 @@ import tenacity
 
 from connector import tls
 from connector.config import BigCommerceSettings
-from connector.ledger import Rejected
-from connector.orders import MalformedOrder, Order, money
+from connector.orders import MalformedOrder, Order, Rejected, money
 from connector.sources.base import (
     Estimate,
     Page,

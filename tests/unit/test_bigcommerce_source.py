@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from connector.config import BigCommerceSettings, Secret
-from connector.ledger import Rejected
+from connector.orders import Rejected
 from connector.orders import Order
 from connector.sandbox import BigCommerceSandbox, sample_bigcommerce_orders
 from connector.sandbox.bcdates import format_bc
