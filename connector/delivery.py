@@ -28,7 +28,7 @@ from collections import Counter
 from collections.abc import Callable, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
@@ -39,7 +39,6 @@ from connector.destinations.base import Destination, Skip
 from connector.ledger import Claim, Ledger, LedgerUnavailable, State, utcnow
 from connector.orders import MalformedOrder
 from connector.outcomes import (
-    MAYBE_SENT,
     NOT_SENT,
     Outcome,
     backoff,
@@ -72,14 +71,14 @@ class Result:
 
 
 def classify_response(response: httpx.Response, destination: Destination) -> Result:
-    accepted = destination.accepted(response)
-    outcome = Outcome.DELIVERED if accepted else classify_status(response.status_code)
-    if accepted is False and outcome is Outcome.DELIVERED:
+    answer = destination.read(response)
+    outcome = Outcome.DELIVERED if answer.accepted else classify_status(response.status_code)
+    if answer.accepted is False and outcome is Outcome.DELIVERED:
         outcome = Outcome.PERMANENT
     body = redact(response.text[:2000]) if response.content else None  # a vendor may echo our URL or key
     if outcome is Outcome.DELIVERED:
-        return Result(outcome, response.status_code, reference=destination.reference(response), body=body)
-    return Result(outcome, response.status_code, message=redact(destination.error_message(response)),
+        return Result(outcome, response.status_code, reference=answer.reference, body=body)
+    return Result(outcome, response.status_code, message=redact(answer.message),
                   retry_after=retry_after(response.status_code, response.headers), body=body)
 
 
@@ -91,7 +90,8 @@ def classify_failure(exc: Exception, destination: Destination) -> Result:
     if outcome is Outcome.CONFIG:
         return Result(outcome, message=redact(str(tls.failure(exc, destination.endpoint(), destination.url_variable,
                                                               destination.trust))))
-    said = " (not sent)" if isinstance(exc, NOT_SENT) else " (may have been received)" if outcome is Outcome.AMBIGUOUS else ""
+    said = (" (not sent)" if isinstance(exc, NOT_SENT) else " (may have been received)" if outcome is Outcome.AMBIGUOUS
+            else "")
     return Result(outcome, message=redact(f"{type(exc).__name__}: {exc}{said}"))
 
 
@@ -125,9 +125,27 @@ class Deliverer:
         self._concurrency = concurrency
         self.timeout = timeout
         self.quick_wait = quick_wait
-        self.paused: dict[str, str] = {}
+        self._paused: dict[str, str] = {}  # destination → why; changed only by `pause` / `resume`, under the lock
         self._clients: dict[str, httpx.Client] = {}
         self._lock = threading.Lock()
+
+    @property
+    def paused(self) -> dict[str, str]:
+        """The destinations paused for refused credentials or a certificate, with why (a copy)."""
+        with self._lock:
+            return dict(self._paused)
+
+    def pause(self, name: str, why: str) -> bool:
+        """Pause `name` for this run (its rows stay queued); True when it was not paused yet."""
+        with self._lock:
+            first = name not in self._paused
+            self._paused[name] = why
+        return first
+
+    def resume(self, name: str) -> bool:
+        """Let the next pass try `name` again; True when it was paused."""
+        with self._lock:
+            return self._paused.pop(name, None) is not None
 
     def concurrency(self, destination: str) -> int:
         return self._concurrency(destination) if callable(self._concurrency) else self._concurrency
@@ -205,10 +223,7 @@ class Deliverer:
         if result.outcome in (Outcome.AUTH, Outcome.CONFIG):
             why = (f"{name} refused our credentials ({result.status_code}: {result.message}); "
                    f"check {destination.credential_variable}") if result.status_code else str(result.message)
-            with self._lock:
-                first = name not in self.paused
-                self.paused[name] = why
-            if first:
+            if self.pause(name, why):
                 log.error("PAUSED %s for this run: %s. Its orders stay queued; nothing is dropped.", name, why)
             return self._finish(name, claim, State.RETRYING, started, stop=stop, result=result, ambiguous=ambiguous, reason=why, uncount=True,
                                 next_at=utcnow())
@@ -303,11 +318,11 @@ class Deliverer:
                             "takes it; no new deliveries to %s meanwhile", state, claim.order.id, name,
                             getattr(retry_state.outcome.exception(), "what", None), name)  # type: ignore[union-attr]
 
-        retrying = tenacity.Retrying(
+        recording = tenacity.Retrying(
             retry=tenacity.retry_if_exception_type(LedgerUnavailable), stop=give_up, before_sleep=waiting,
             wait=tenacity.wait_random_exponential(multiplier=0.2, max=RECORD_WAIT_MAX), reraise=True)
         try:
-            retrying(self.ledger.record, claim.delivery_id, state, **outcome)
+            recording(self.ledger.record, claim.delivery_id, state, **outcome)
         except LedgerUnavailable:
             log.error("gave up recording the outcome (%s) of order %s for %s while stopping; it stays `sending` "
                       "and is resent at the next start (the destination deduplicates on the order id)",
@@ -319,7 +334,7 @@ class Deliverer:
                     self._unrecorded[name] -= 1
         if waited:
             log.info("recorded the outcome (%s) of order %s for %s after %d tries", state, claim.order.id, name,
-                     retrying.statistics.get("attempt_number", 0))
+                     recording.statistics.get("attempt_number", 0))
 
 
 def duration(seconds: float) -> str:
