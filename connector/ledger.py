@@ -568,12 +568,18 @@ class Ledger:
             return s.exec(select(OrderRecord).where(OrderRecord.source == source, OrderRecord.store == store,
                                                     OrderRecord.order_id == order_id)).first()
 
-    def snapshot(self, source: str, store: str, order_id: str, modified_at: datetime) -> Order | None:
-        """The stored order when the ledger holds it, readable, at exactly this platform modification time."""
-        record = self.order(source, store, order_id)
-        if record is None or record.error is not None or not record.content_hash or record.modified_at != modified_at:
-            return None
-        return Order.model_validate_json(record.data)
+    def known(self, source: str, store: str, versions: Sequence[tuple[str, datetime]]) -> dict[tuple[str, datetime], Order]:
+        """Of these (order id, platform modification time), the orders the ledger holds, readable, at exactly that
+        time (one query for a page): a source need not read them again."""
+        if not versions:
+            return {}
+        wanted = set(versions)
+        with self.read() as s:
+            records = s.exec(select(OrderRecord).where(
+                OrderRecord.source == source, OrderRecord.store == store,
+                col(OrderRecord.order_id).in_(sorted({order_id for order_id, _ in wanted})))).all()
+        return {(r.order_id, r.modified_at): Order.model_validate_json(r.data) for r in records
+                if r.error is None and r.content_hash and r.modified_at is not None and (r.order_id, r.modified_at) in wanted}
 
     def story(self, order_id: str, source: str | None = None) -> list[tuple[OrderRecord, list[tuple[Delivery, list[Attempt]]]]]:
         """`show`: every order with this platform id (or number), with its deliveries and their attempts."""

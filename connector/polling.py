@@ -74,11 +74,16 @@ def drain(ledger: Ledger, source: Source, pages: Iterator[Page], destinations: S
           on_page: Callable[[Page, datetime | None], None] | None = None) -> bool:
     """Record `pages` into the ledger as they arrive, counting into `tally`; True when `stop` cut it short.
 
+    Each page's listed orders are read in full (`Source.expand`) but for those the ledger holds at the
+    listed modification time (`Ledger.known`, one query per page).
+
     With `end` (a poll) `cursor` moves once, with the last page, to `end()` (so the next page is read
     before a page is recorded); without it (a backfill) each page moves `cursor` to its newest creation time."""
     page = next(pages, None)
     interrupted = False
     while page is not None:
+        if page.listed:  # only what the ledger does not hold at the listed version is read in full
+            page = source.expand(page, ledger.known(source.name, source.store, page.versions))
         interrupted = stop is not None and stop.is_set()
         following = None if interrupted or end is None else next(pages, None)
         newest = max((o.created_at for o in page.orders if hasattr(o, "created_at")), default=None)

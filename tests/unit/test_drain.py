@@ -99,3 +99,11 @@ def test_a_dry_run_records_nothing(ledger: Ledger) -> None:
     tally = Tally()
     drain(ledger, SOURCE, iter([Page(orders=[order("1")], seen=1)]), ["sonarid"], tally, cursor="backfill", dry_run=True)
     assert (tally.seen, tally.new_deliveries) == (1, 1) and ledger.deliveries() == []
+
+
+def test_the_ledger_knows_an_order_only_readable_and_at_the_listed_version(ledger: Ledger) -> None:
+    later = T0 + timedelta(minutes=1)
+    ledger.enqueue(SOURCE.name, SOURCE.store, [order("1"), order("2"), malformed("3")], ["sonarid"])
+    known = ledger.known(SOURCE.name, SOURCE.store, [("1", T0), ("2", later), ("3", T0), ("4", T0)])
+    assert list(known) == [("1", T0)] and known[("1", T0)] == order("1")
+    assert ledger.known(SOURCE.name, SOURCE.store, []) == {}
