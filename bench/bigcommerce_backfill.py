@@ -24,7 +24,6 @@ import tempfile
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from functools import partial
 from pathlib import Path
 
 import requests
@@ -47,11 +46,10 @@ class Run:
     refused: int
 
 
-def source_for(store: BigCommerceSandbox, ledger: Ledger) -> BigCommerce:
+def source_for(store: BigCommerceSandbox) -> BigCommerce:
     source = BigCommerce(BigCommerceSettings(store_hash=HASH, access_token=Secret(TOKEN), client_id=None,
                                              api_url=store.api_url))
-    source.recall = partial(ledger.snapshot, source.name, source.store)  # as App wires it
-    return source
+    return source  # the poll loop (`drain`) asks the ledger for what it holds, as in the service
 
 
 def fresh(order: dict) -> dict:
@@ -98,7 +96,7 @@ def main() -> None:
         listed = [o for o in store.orders.values() if o["status_id"] != 0]
         eligible = [o for o in listed if o["status_id"] in STATUS_IDS]
         ledger = Ledger(f"sqlite:///{Path(tmp) / 'bench.db'}")
-        source = source_for(store, ledger)
+        source = source_for(store)
         since = now - timedelta(days=4)
 
         estimate = source.estimate(since, None)

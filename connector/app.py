@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Sequence
-from functools import partial
 
 from connector.config import Settings
 from connector.delivery import Deliverer, PassReport
@@ -22,8 +21,6 @@ class App:
         self.settings = settings
         self.ledger = Ledger(settings.database_url)
         self.sources = build_sources(settings)
-        for source in self.sources.values():  # what the ledger holds unchanged need not be fetched again
-            source.recall = partial(self.ledger.snapshot, source.name, source.store)
         self.destinations = build_destinations(settings)
         self.deliverer = Deliverer(
             self.ledger, self.destinations, retry_base=settings.retry_base, retry_cap=settings.retry_cap,

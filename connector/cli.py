@@ -328,7 +328,7 @@ def demo(
     orders: Annotated[int, typer.Option("--orders", help="orders in the simulated store")] = 36,
 ) -> None:
     """The whole pipeline against the built-in sandbox on 127.0.0.1; no credentials needed."""
-    from connector.sandbox.demo import run_demo
+    from connector.demo import run_demo
 
     logs.setup("WARNING", "text")
     run_demo(out, orders=orders)

@@ -1,10 +1,10 @@
-"""Outcome classes, backoff and the delivery pass — the one place that decides what an answer means.
+"""The delivery pass: what each outcome class (`connector.outcomes`, the one policy) means for a delivery.
 
 | answer                                   | class     | what happens                                     |
 |------------------------------------------|-----------|--------------------------------------------------|
 | 2xx                                      | delivered | done; keep the destination's reference           |
 | 400, 404, 409, 422 and other 4xx         | permanent | `dead` with the destination's message            |
-| 401, 403; a TLS certificate that fails   | auth      | destination paused for this run, rows stay queued |
+| 401, 403; a TLS certificate that fails   | auth, configuration | destination paused for this run, rows stay queued |
 | 408, 425, 429, 5xx, connect error        | transient | retry with full-jitter backoff, Retry-After honoured |
 | timeout/disconnect after sending         | ambiguous | retried like transient, counted separately        |
 
@@ -28,9 +28,7 @@ from collections import Counter
 from collections.abc import Callable, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from email.utils import parsedate_to_datetime
-from enum import StrEnum
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
@@ -40,22 +38,22 @@ from connector import tls
 from connector.destinations.base import Destination, Skip
 from connector.ledger import Claim, Ledger, LedgerUnavailable, State, utcnow
 from connector.orders import MalformedOrder
+from connector.outcomes import (
+    NOT_SENT,
+    Outcome,
+    backoff,
+    classify_exception,
+    classify_status,
+    retry_after,
+    retrying,
+)
 from connector.redaction import redact
 
 log = logging.getLogger("connector.delivery")
 
-RETRY_AFTER_CAP = 3600.0
 QUICK_TRIES = 3  # attempts within one pass before the row waits for a later pass
 QUICK_RETRY_AFTER_MAX = 2.0  # a Retry-After longer than this waits in the ledger, not in a thread
 RECORD_WAIT_MAX = 5.0  # the longest pause between two tries at recording an outcome the ledger would not take
-
-
-class Outcome(StrEnum):
-    DELIVERED = "delivered"
-    PERMANENT = "permanent"
-    AUTH = "auth"
-    TRANSIENT = "transient"
-    AMBIGUOUS = "ambiguous"
 
 
 @dataclass(frozen=True)
@@ -69,79 +67,32 @@ class Result:
 
     @property
     def retryable(self) -> bool:
-        return self.outcome in (Outcome.TRANSIENT, Outcome.AMBIGUOUS)
-
-
-TRANSIENT_STATUSES = frozenset({408, 425, 429})
-AUTH_STATUSES = frozenset({401, 403})
-NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol, httpx.ProxyError)
-MAYBE_SENT = (httpx.ReadTimeout, httpx.WriteTimeout, httpx.ReadError, httpx.WriteError, httpx.RemoteProtocolError)
-
-
-def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
-    """RFC 9110 Retry-After: delta-seconds or an HTTP-date; capped; None when absent or unreadable."""
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            when = parsedate_to_datetime(value)
-        except (TypeError, ValueError):
-            return None
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=UTC)
-        seconds = (when - (now or utcnow())).total_seconds()
-    return min(max(seconds, 0.0), RETRY_AFTER_CAP)
-
-
-def classify_status(status: int) -> Outcome:
-    if 200 <= status < 300:
-        return Outcome.DELIVERED
-    if status in AUTH_STATUSES:
-        return Outcome.AUTH
-    if status in TRANSIENT_STATUSES or status >= 500:
-        return Outcome.TRANSIENT
-    return Outcome.PERMANENT
+        return self.outcome.retryable
 
 
 def classify_response(response: httpx.Response, destination: Destination) -> Result:
-    accepted = destination.accepted(response)
-    outcome = Outcome.DELIVERED if accepted else classify_status(response.status_code)
-    if accepted is False and outcome is Outcome.DELIVERED:
+    answer = destination.read(response)
+    outcome = Outcome.DELIVERED if answer.accepted else classify_status(response.status_code)
+    if answer.accepted is False and outcome is Outcome.DELIVERED:
         outcome = Outcome.PERMANENT
     body = redact(response.text[:2000]) if response.content else None  # a vendor may echo our URL or key
     if outcome is Outcome.DELIVERED:
-        return Result(outcome, response.status_code, reference=destination.reference(response), body=body)
-    return Result(outcome, response.status_code, message=redact(destination.error_message(response)),
-                  retry_after=parse_retry_after(response.headers.get("Retry-After")), body=body)
+        return Result(outcome, response.status_code, reference=answer.reference, body=body)
+    return Result(outcome, response.status_code, message=redact(answer.message),
+                  retry_after=retry_after(response.status_code, response.headers), body=body)
 
 
-def classify_exception(exc: Exception, destination: Destination | None = None) -> Result:
-    """httpx errors can name the request URL, which may carry a credential (Sophio): messages are redacted.
-    A certificate that does not verify is configuration, paused like auth (message: the one line to show)."""
-    kind = type(exc).__name__
-    line = tls.failure(exc, destination.endpoint(), destination.url_variable, destination.trust) if destination else None
-    if line is not None:
-        return Result(Outcome.AUTH, message=redact(line))
-    if isinstance(exc, NOT_SENT):
-        return Result(Outcome.TRANSIENT, message=redact(f"{kind}: {exc} (not sent)"))
-    if isinstance(exc, MAYBE_SENT):
-        return Result(Outcome.AMBIGUOUS, message=redact(f"{kind}: {exc} (may have been received)"))
-    if isinstance(exc, httpx.TransportError):
-        return Result(Outcome.TRANSIENT, message=redact(f"{kind}: {exc}"))
-    raise exc
-
-
-_WAIT = tenacity.wait_random_exponential  # full jitter: uniform(0, min(cap, base * 2**n))
-
-
-def backoff(attempt: int, base: float, cap: float) -> float:
-    """Full-jitter delay before the next attempt after `attempt` failed ones (tenacity's strategy)."""
-    state = tenacity.RetryCallState(retry_object=tenacity.Retrying(), fn=None, args=(), kwargs={})
-    state.attempt_number = max(1, attempt)
-    return float(_WAIT(multiplier=base, max=cap)(state))
+def classify_failure(exc: Exception, destination: Destination) -> Result:
+    """`outcomes.classify_exception` with the message to keep. httpx errors can name the request URL, which may
+    carry a credential (Sophio): messages are redacted. A certificate that does not verify is configuration,
+    paused like auth (message: the one line to show)."""
+    outcome = classify_exception(exc)
+    if outcome is Outcome.CONFIG:
+        return Result(outcome, message=redact(str(tls.failure(exc, destination.endpoint(), destination.url_variable,
+                                                              destination.trust))))
+    said = (" (not sent)" if isinstance(exc, NOT_SENT) else " (may have been received)" if outcome is Outcome.AMBIGUOUS
+            else "")
+    return Result(outcome, message=redact(f"{type(exc).__name__}: {exc}{said}"))
 
 
 @dataclass
@@ -174,9 +125,27 @@ class Deliverer:
         self._concurrency = concurrency
         self.timeout = timeout
         self.quick_wait = quick_wait
-        self.paused: dict[str, str] = {}
+        self._paused: dict[str, str] = {}  # destination → why; changed only by `pause` / `resume`, under the lock
         self._clients: dict[str, httpx.Client] = {}
         self._lock = threading.Lock()
+
+    @property
+    def paused(self) -> dict[str, str]:
+        """The destinations paused for refused credentials or a certificate, with why (a copy)."""
+        with self._lock:
+            return dict(self._paused)
+
+    def pause(self, name: str, why: str) -> bool:
+        """Pause `name` for this run (its rows stay queued); True when it was not paused yet."""
+        with self._lock:
+            first = name not in self._paused
+            self._paused[name] = why
+        return first
+
+    def resume(self, name: str) -> bool:
+        """Let the next pass try `name` again; True when it was paused."""
+        with self._lock:
+            return self._paused.pop(name, None) is not None
 
     def concurrency(self, destination: str) -> int:
         return self._concurrency(destination) if callable(self._concurrency) else self._concurrency
@@ -251,13 +220,10 @@ class Deliverer:
         if result.outcome is Outcome.PERMANENT:
             return self._finish(name, claim, State.DEAD, started, stop=stop, result=result, ambiguous=ambiguous,
                                 reason=f"{name} refused the order ({result.status_code}): {result.message}")
-        if result.outcome is Outcome.AUTH:
+        if result.outcome in (Outcome.AUTH, Outcome.CONFIG):
             why = (f"{name} refused our credentials ({result.status_code}: {result.message}); "
                    f"check {destination.credential_variable}") if result.status_code else str(result.message)
-            with self._lock:
-                first = name not in self.paused
-                self.paused[name] = why
-            if first:
+            if self.pause(name, why):
                 log.error("PAUSED %s for this run: %s. Its orders stay queued; nothing is dropped.", name, why)
             return self._finish(name, claim, State.RETRYING, started, stop=stop, result=result, ambiguous=ambiguous, reason=why, uncount=True,
                                 next_at=utcnow())
@@ -290,29 +256,21 @@ class Deliverer:
             try:
                 return classify_response(destination.send(client, payload), destination)
             except httpx.TransportError as exc:
-                return classify_exception(exc, destination)
+                return classify_failure(exc, destination)
 
         def again(state: tenacity.RetryCallState) -> bool:
             result: Result = state.outcome.result()  # type: ignore[union-attr]
             return (result.retryable and (result.retry_after or 0.0) <= QUICK_RETRY_AFTER_MAX
                     and destination.name not in self.paused and not (stop and stop.is_set()))
 
-        retrying = tenacity.Retrying(
-            stop=tenacity.stop_after_attempt(QUICK_TRIES),
-            wait=tenacity.wait_combine(
-                tenacity.wait_random_exponential(multiplier=self.quick_wait, max=QUICK_RETRY_AFTER_MAX),
-                _wait_retry_after),
-            retry=again,
-            retry_error_callback=lambda state: state.outcome.result(),  # type: ignore[union-attr]
-            reraise=False,
-        )
+        quick = retrying(again, attempts=QUICK_TRIES, base=self.quick_wait, cap=QUICK_RETRY_AFTER_MAX)
         tries: list[Result] = []
 
         def counted() -> Result:
             tries.append(attempt())
             return tries[-1]
 
-        result: Result = retrying(counted)
+        result: Result = quick(counted)
         return result, sum(r.outcome is Outcome.AMBIGUOUS for r in tries)
 
     @staticmethod
@@ -360,11 +318,11 @@ class Deliverer:
                             "takes it; no new deliveries to %s meanwhile", state, claim.order.id, name,
                             getattr(retry_state.outcome.exception(), "what", None), name)  # type: ignore[union-attr]
 
-        retrying = tenacity.Retrying(
+        recording = tenacity.Retrying(
             retry=tenacity.retry_if_exception_type(LedgerUnavailable), stop=give_up, before_sleep=waiting,
             wait=tenacity.wait_random_exponential(multiplier=0.2, max=RECORD_WAIT_MAX), reraise=True)
         try:
-            retrying(self.ledger.record, claim.delivery_id, state, **outcome)
+            recording(self.ledger.record, claim.delivery_id, state, **outcome)
         except LedgerUnavailable:
             log.error("gave up recording the outcome (%s) of order %s for %s while stopping; it stays `sending` "
                       "and is resent at the next start (the destination deduplicates on the order id)",
@@ -376,7 +334,7 @@ class Deliverer:
                     self._unrecorded[name] -= 1
         if waited:
             log.info("recorded the outcome (%s) of order %s for %s after %d tries", state, claim.order.id, name,
-                     retrying.statistics.get("attempt_number", 0))
+                     recording.statistics.get("attempt_number", 0))
 
 
 def duration(seconds: float) -> str:
@@ -388,7 +346,3 @@ def duration(seconds: float) -> str:
     first = next((i for i, (n, _) in enumerate(parts) if n), 3)
     return " ".join(f"{n}{unit}" for n, unit in [parts[first], *[p for p in parts[first + 1:first + 2] if p[0]]])
 
-
-def _wait_retry_after(state: tenacity.RetryCallState) -> float:
-    result: Result = state.outcome.result()  # type: ignore[union-attr]
-    return result.retry_after or 0.0

@@ -27,7 +27,7 @@ from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, Session, SQLModel, col, create_engine, select
 
 from connector.errors import LedgerUnavailable
-from connector.orders import Order
+from connector.orders import Order, Rejected
 from connector.redaction import redact
 
 
@@ -145,23 +145,6 @@ class Cursor(SQLModel, table=True):
     last_poll_enqueued: int = 0
     last_error: str | None = None
     done: bool = False
-
-
-@dataclass(frozen=True)
-class Rejected:
-    """A platform order that could not be read, kept with its reason.
-
-    Malformed (the default): recorded with `dead` deliveries. `transient`: its details failed to
-    load this time (5xx, a captcha page): recorded with no deliveries and read again by id at
-    each later poll (`to_read_again`) until it loads, then it goes on like any other order.
-    """
-
-    order_id: str
-    number: str
-    reason: str
-    raw: str
-    modified_at: datetime | None = None
-    transient: bool = False
 
 
 @dataclass(frozen=True)
@@ -585,12 +568,18 @@ class Ledger:
             return s.exec(select(OrderRecord).where(OrderRecord.source == source, OrderRecord.store == store,
                                                     OrderRecord.order_id == order_id)).first()
 
-    def snapshot(self, source: str, store: str, order_id: str, modified_at: datetime) -> Order | None:
-        """The stored order when the ledger holds it, readable, at exactly this platform modification time."""
-        record = self.order(source, store, order_id)
-        if record is None or record.error is not None or not record.content_hash or record.modified_at != modified_at:
-            return None
-        return Order.model_validate_json(record.data)
+    def known(self, source: str, store: str, versions: Sequence[tuple[str, datetime]]) -> dict[tuple[str, datetime], Order]:
+        """Of these (order id, platform modification time), the orders the ledger holds, readable, at exactly that
+        time (one query for a page): a source need not read them again."""
+        if not versions:
+            return {}
+        wanted = set(versions)
+        with self.read() as s:
+            records = s.exec(select(OrderRecord).where(
+                OrderRecord.source == source, OrderRecord.store == store,
+                col(OrderRecord.order_id).in_(sorted({order_id for order_id, _ in wanted})))).all()
+        return {(r.order_id, r.modified_at): Order.model_validate_json(r.data) for r in records
+                if r.error is None and r.content_hash and r.modified_at is not None and (r.order_id, r.modified_at) in wanted}
 
     def story(self, order_id: str, source: str | None = None) -> list[tuple[OrderRecord, list[tuple[Delivery, list[Attempt]]]]]:
         """`show`: every order with this platform id (or number), with its deliveries and their attempts."""

@@ -7,6 +7,7 @@ It carries what the five vendor documents in shared/api-docs need. Money is `Dec
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any, Literal
@@ -224,3 +225,20 @@ def _source_spec(name: str) -> Any:
         return spec(name, "source")
     except KeyError:
         return None
+
+
+@dataclass(frozen=True)
+class Rejected:
+    """A platform order that could not be read, kept with its reason.
+
+    Malformed (the default): recorded with `dead` deliveries. `transient`: its details failed to
+    load this time (5xx, a captcha page): recorded with no deliveries and read again by id at
+    each later poll (`to_read_again`) until it loads, then it goes on like any other order.
+    """
+
+    order_id: str
+    number: str
+    reason: str
+    raw: str
+    modified_at: datetime | None = None
+    transient: bool = False

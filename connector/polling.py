@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from connector.ledger import Cursor, Ledger, utcnow
-from connector.sources.base import Estimate, Source, SourceError
+from connector.ledger import Cursor, EnqueueResult, Ledger, utcnow
+from connector.sources.base import Estimate, Page, Source, SourceError
 
 log = logging.getLogger("connector.polling")
 
@@ -36,6 +36,70 @@ class PollReport:
     error: str | None = None
     unread: int = 0  # orders whose details failed to load: recorded, read again at the next poll
     unreadable: int = 0  # rows with no usable order id: logged, nothing to record them under
+
+
+@dataclass
+class Tally:
+    """What a poll or a backfill read and recorded, page by page."""
+
+    seen: int = 0  # platform orders listed, eligible or not
+    new_deliveries: int = 0
+    new_orders: int = 0
+    requeued: int = 0
+    rejected: int = 0  # malformed orders, recorded with the reason
+    unread: int = 0  # orders whose details failed to load: recorded, read again at the next poll
+    unreadable: int = 0  # rows with no usable order id: logged, nothing to record them under
+
+    def add(self, page: Page, recorded: EnqueueResult | None = None) -> None:
+        """Count `page`, and what the ledger made of it (None: a dry run, every order counted as new)."""
+        self.seen += page.seen
+        self.unreadable += page.unreadable
+        if recorded is None:
+            self.new_deliveries += len(page.orders)
+            return
+        self.new_deliveries += recorded.new_deliveries
+        self.new_orders += recorded.new_orders
+        self.requeued += recorded.requeued
+        self.rejected += recorded.rejected
+        self.unread += recorded.unread
+
+    def report(self, source: Source, cursor: Cursor | None, error: str | None) -> PollReport:
+        return PollReport(source.name, source.store, self.seen, self.new_deliveries, self.new_orders, self.requeued,
+                          self.rejected, cursor.position if cursor else None, error, self.unread, self.unreadable)
+
+
+def drain(ledger: Ledger, source: Source, pages: Iterator[Page], destinations: Sequence[str], tally: Tally, *,
+          cursor: str, end: Callable[[], datetime] | None = None, rewind: bool = False,
+          stop: threading.Event | None = None, dry_run: bool = False,
+          on_page: Callable[[Page, datetime | None], None] | None = None) -> bool:
+    """Record `pages` into the ledger as they arrive, counting into `tally`; True when `stop` cut it short.
+
+    Each page's listed orders are read in full (`Source.expand`) but for those the ledger holds at the
+    listed modification time (`Ledger.known`, one query per page).
+
+    With `end` (a poll) `cursor` moves once, with the last page, to `end()` (so the next page is read
+    before a page is recorded); without it (a backfill) each page moves `cursor` to its newest creation time."""
+    page = next(pages, None)
+    interrupted = False
+    while page is not None:
+        if page.listed:  # only what the ledger does not hold at the listed version is read in full
+            page = source.expand(page, ledger.known(source.name, source.store, page.versions))
+        interrupted = stop is not None and stop.is_set()
+        following = None if interrupted or end is None else next(pages, None)
+        newest = max((o.created_at for o in page.orders if hasattr(o, "created_at")), default=None)
+        if end is not None:
+            last = following is None and not interrupted
+            moves, position = (cursor, end()) if last else (None, None)
+        else:
+            moves, position = (cursor if newest else None), newest
+        tally.add(page, None if dry_run else ledger.enqueue(source.name, source.store, page.orders, destinations,
+                                                            cursor=moves, position=position, rewind=rewind))
+        if on_page:
+            on_page(page, newest)
+        if interrupted:
+            break
+        page = following if end is not None else next(pages, None)
+    return interrupted
 
 
 def _second(value: datetime) -> datetime:
@@ -58,41 +122,28 @@ def poll(ledger: Ledger, source: Source, destinations: Sequence[str], *, lookbac
                  source.name, source.store, source.window_basis, since.isoformat())
     else:
         since = cursor.position - reach
-    totals = dict(seen=0, new_deliveries=0, new_orders=0, requeued=0, rejected=0, unread=0, unreadable=0)
+    tally = Tally()
     error: str | None = None
     interrupted = False
     try:
         waiting = ledger.to_read_again(source.name, source.store)
         if waiting:  # first, so that the window's listing finds them in the ledger when they load now
             retried = source.again(waiting)
-            _add(totals, retried.seen, ledger.enqueue(source.name, source.store, retried.orders, destinations),
-                 retried.unreadable)
+            tally.add(retried, ledger.enqueue(source.name, source.store, retried.orders, destinations))
             ledger.forget(source.name, source.store, retried.forget)
-        pages = source.modified(since)
-        page = next(pages, None)
-        while page is not None:
-            interrupted = stop is not None and stop.is_set()
-            following = None if interrupted else next(pages, None)
-            last = following is None and not interrupted
-            result = ledger.enqueue(source.name, source.store, page.orders, destinations,
-                                    cursor=LIVE if last else None, rewind=True,
-                                    position=_end(source, started, cursor) if last else None)
-            _add(totals, page.seen, result, page.unreadable)
-            page = following
-        if totals["seen"] == 0 and not interrupted:
+        interrupted = drain(ledger, source, source.modified(since), destinations, tally, cursor=LIVE, rewind=True,
+                            end=lambda: _end(source, started, cursor), stop=stop)
+        if tally.seen == 0 and not interrupted:
             ledger.advance(source.name, source.store, LIVE, _end(source, started, cursor), rewind=True)
         if interrupted:
             log.info("poll of %s %s stopped early for shutdown after %d orders; the cursor stays, "
-                     "the next start reads the window again", source.name, source.store, totals["seen"])
+                     "the next start reads the window again", source.name, source.store, tally.seen)
     except SourceError as exc:
         error = str(exc)
         log.error("poll of %s %s failed: %s (the cursor stays; the next poll repeats the window)",
                   source.name, source.store, error)
-    ledger.record_poll(source.name, source.store, seen=totals["seen"], enqueued=totals["new_deliveries"], error=error)
-    position = ledger.cursor(source.name, source.store, LIVE)
-    report = PollReport(source.name, source.store, totals["seen"], totals["new_deliveries"], totals["new_orders"],
-                        totals["requeued"], totals["rejected"], position.position if position else None, error,
-                        totals["unread"], totals["unreadable"])
+    ledger.record_poll(source.name, source.store, seen=tally.seen, enqueued=tally.new_deliveries, error=error)
+    report = tally.report(source, ledger.cursor(source.name, source.store, LIVE), error)
     log.info("poll source=%s store=%s seen=%d new_orders=%d enqueued=%d requeued=%d malformed=%d read_again=%d "
              "unreadable=%d cursor=%s%s",
              report.source, report.store, report.seen, report.new_orders, report.enqueued, report.requeued,
@@ -129,7 +180,7 @@ def backfill(ledger: Ledger, source: Source, destinations: Sequence[str], *, sin
     name = backfill_name(since, until)
     saved = ledger.cursor(source.name, source.store, name)
     start = saved.position if saved and saved.position and not dry_run else since
-    totals = dict(seen=0, new_deliveries=0, new_orders=0, requeued=0, rejected=0, unread=0, unreadable=0)
+    tally = Tally()
     error: str | None = None
     if on_estimate is not None:
         try:
@@ -140,35 +191,12 @@ def backfill(ledger: Ledger, source: Source, destinations: Sequence[str], *, sin
             if estimate is not None:
                 on_estimate(estimate)
     try:
-        for page in source.created(start, until):
-            newest = max((o.created_at for o in page.orders if hasattr(o, "created_at")), default=None)
-            if dry_run:
-                totals["seen"] += page.seen
-                totals["new_deliveries"] += len(page.orders)
-                totals["unreadable"] += page.unreadable
-            else:
-                result = ledger.enqueue(source.name, source.store, page.orders, destinations,
-                                        cursor=name if newest else None, position=newest)
-                _add(totals, page.seen, result, page.unreadable)
-            if on_page:
-                on_page(page.seen, newest)
+        drain(ledger, source, source.created(start, until), destinations, tally, cursor=name, dry_run=dry_run,
+              on_page=None if on_page is None else lambda page, newest: on_page(page.seen, newest))
     except SourceError as exc:
         error = str(exc)
         log.error("backfill of %s %s stopped: %s (run the same command again to resume)", source.name, source.store, error)
     if not dry_run:
-        ledger.record_poll(source.name, source.store, seen=totals["seen"], enqueued=totals["new_deliveries"],
+        ledger.record_poll(source.name, source.store, seen=tally.seen, enqueued=tally.new_deliveries,
                            error=error, name=name, done=error is None)
-    cursor = ledger.cursor(source.name, source.store, name)
-    return PollReport(source.name, source.store, totals["seen"], totals["new_deliveries"], totals["new_orders"],
-                      totals["requeued"], totals["rejected"], cursor.position if cursor else None, error,
-                      totals["unread"], totals["unreadable"])
-
-
-def _add(totals: dict[str, int], seen: int, result: object, unreadable: int = 0) -> None:
-    totals["unread"] += getattr(result, "unread")
-    totals["unreadable"] += unreadable
-    totals["seen"] += seen
-    totals["new_deliveries"] += getattr(result, "new_deliveries")
-    totals["new_orders"] += getattr(result, "new_orders")
-    totals["requeued"] += getattr(result, "requeued")
-    totals["rejected"] += getattr(result, "rejected")
+    return tally.report(source, ledger.cursor(source.name, source.store, name), error)

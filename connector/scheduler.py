@@ -227,10 +227,10 @@ class Service:
         """Un-pause destinations whose pause has lasted `pause_retry`; the next pass tries them again."""
         now = self.clock()
         resumed = []
-        for name in list(self.app.deliverer.paused):
+        for name in self.app.deliverer.paused:
             since = self._paused_since.setdefault(name, now)
             if now - since >= self.pause_retry:
-                self.app.deliverer.paused.pop(name, None)
+                self.app.deliverer.resume(name)
                 del self._paused_since[name]
                 resumed.append(name)
                 log.info("%s was paused %d minutes ago for refused credentials; trying it again", name,

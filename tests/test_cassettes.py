@@ -28,8 +28,7 @@ from connector.delivery import Outcome, classify_response
 from connector.destinations.orderprotection import OrderProtection
 from connector.destinations.sonarid import SonarID
 from connector.destinations.sophio import Sophio, authentication
-from connector.ledger import Rejected
-from connector.orders import Order
+from connector.orders import Order, Rejected
 from connector.sandbox import (
     BigCommerceSandbox,
     OrderProtectionSandbox,
@@ -43,7 +42,7 @@ from connector.sandbox.bigcommerce_data import order_with_lines
 from connector.sources.base import retrying
 from connector.sources.bigcommerce import BigCommerce
 from connector.sources.woocommerce import WooCommerce
-from tests.conftest import example
+from tests.conftest import example, full
 
 CASSETTES = Path(__file__).resolve().parents[1] / "cassettes"
 WC_KEY, WC_SECRET, SONAR_KEY = "ck_canary_cassette_key", "cs_canary_cassette_secret", "sk_canary_cassette_key"
@@ -177,7 +176,7 @@ def test_bigcommerce_orders_page() -> None:
     server, source = bigcommerce_cassette(name, orders=tuple(sample_bigcommerce_orders(8, seed=11, now=BC_NOW)))
     try:
         with recorder.use_cassette(name) as cassette:
-            pages = list(source.created(SINCE, BC_NOW))
+            pages = list(full(source, lambda s: s.created(SINCE, BC_NOW)))
     finally:
         if server:
             server.stop()
@@ -195,7 +194,7 @@ def test_bigcommerce_orders_204() -> None:
     server, source = bigcommerce_cassette(name)
     try:
         with recorder.use_cassette(name) as cassette:
-            pages = list(source.modified(SINCE))
+            pages = list(full(source, lambda s: s.modified(SINCE)))
     finally:
         if server:
             server.stop()
@@ -208,7 +207,7 @@ def test_bigcommerce_products_page() -> None:
     server, source = bigcommerce_cassette(name, orders=(order_with_lines(4, order_id=500, now=BC_NOW),))
     try:
         with recorder.use_cassette(name) as cassette:
-            [page] = list(source.created(SINCE, BC_NOW))
+            [page] = list(full(source, lambda s: s.created(SINCE, BC_NOW)))
     finally:
         if server:
             server.stop()
@@ -226,7 +225,7 @@ def test_bigcommerce_429_then_the_window_resets() -> None:
         server.consume(2)  # the store's other apps spent the window
     try:
         with recorder.use_cassette(name) as cassette:
-            pages = list(source.modified(SINCE))
+            pages = list(full(source, lambda s: s.modified(SINCE)))
     finally:
         if server:
             server.stop()

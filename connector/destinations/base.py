@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import httpx
@@ -62,23 +63,37 @@ class Destination(ABC):
     def send(self, client: httpx.Client, payload: dict[str, Any]) -> httpx.Response:
         return client.post(self.endpoint(), content=wire.encode(payload))
 
-    def reference(self, response: httpx.Response) -> str | None:
-        """The vendor's id for what we sent, from a 2xx answer."""
-        return None
+    def read(self, response: httpx.Response) -> Answer:
+        """The vendor's answer, parsed once: override to find a reference or to call an answer accepted or not."""
+        return Answer(message=words(response, *json_body(response)))
 
-    def error_message(self, response: httpx.Response) -> str:
-        """The vendor's own words from an error answer."""
-        try:
-            body = response.json()
-        except ValueError:
-            text = response.text.strip()
-            return text[:300] if text else response.reason_phrase
-        if isinstance(body, dict):
-            parts = [str(body[k]) for k in ("error", "message", "detail", "details") if body.get(k)]
-            if parts:
-                return ": ".join(parts)
-        return str(body)[:300]
 
-    def accepted(self, response: httpx.Response) -> bool | None:
-        """Override to call a non-2xx answer a success (e.g. 409 "already exists"); None = default rules."""
-        return None
+@dataclass(frozen=True)
+class Answer:
+    """What a destination's answer says, beyond its status code."""
+
+    #: None: the status code decides (`outcomes.classify_status`); False: a 2xx that did not create the order;
+    #: True: a non-2xx that is a success (e.g. 409 "already exists")
+    accepted: bool | None = None
+    reference: str | None = None  # the vendor's id for what we sent, from a 2xx answer
+    message: str = ""  # the vendor's own words, shown for an answer that is not a success
+
+
+def json_body(response: httpx.Response) -> tuple[bool, Any]:
+    """(True, the JSON body), or (False, None) when the answer is not JSON."""
+    try:
+        return True, response.json()
+    except ValueError:
+        return False, None
+
+
+def words(response: httpx.Response, is_json: bool, body: Any) -> str:
+    """The vendor's own words from an error answer (`json_body`'s result)."""
+    if not is_json:
+        text = response.text.strip()
+        return text[:300] if text else response.reason_phrase
+    if isinstance(body, dict):
+        parts = [str(body[k]) for k in ("error", "message", "detail", "details") if body.get(k)]
+        if parts:
+            return ": ".join(parts)
+    return str(body)[:300]

@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 
 from connector.adapters import Reader, Secret, Spec
-from connector.destinations.base import Destination, Skip
+from connector.destinations.base import Answer, Destination, Skip, json_body, words
 from connector.formats import amount_string, e164, email_address, email_error
 from connector.orders import Order
 
@@ -89,14 +89,10 @@ class SonarID(Destination):
     def headers(self) -> dict[str, str]:
         return {**super().headers(), "Authorization": f"Bearer {self.settings.api_key}"}
 
-    def reference(self, response: httpx.Response) -> str | None:
-        try:
-            body = response.json()
-        except ValueError:
-            return None
-        if not isinstance(body, dict):
-            return None
-        return body.get("orderId") or body.get("customerId")
+    def read(self, response: httpx.Response) -> Answer:
+        is_json, body = json_body(response)
+        reference = body.get("orderId") or body.get("customerId") if isinstance(body, dict) else None
+        return Answer(reference=reference, message=words(response, is_json, body))
 
 
 SPEC = Spec(

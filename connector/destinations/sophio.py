@@ -55,7 +55,7 @@ import httpx
 
 from connector import redaction
 from connector.adapters import Reader, Secret, Spec
-from connector.destinations.base import Destination, Skip
+from connector.destinations.base import Answer, Destination, Skip, json_body, words
 from connector.destinations.schema import Field, Kind, check
 from connector.formats import email_address, email_error, iso_seconds
 from connector.orders import TO_SHIP, Address, LineItem, Order
@@ -325,25 +325,13 @@ class Sophio(Destination):
         return (f"{self.settings.store_url}/createorder.wws?action=CREATE"
                 f"&authentication={authentication(self.settings.api_key, self.settings.api_secret)}")
 
-    def reference(self, response: httpx.Response) -> str | None:
-        order_id = _order_id(response)
-        return None if order_id is None else str(order_id)
-
-    def accepted(self, response: httpx.Response) -> bool | None:
+    def read(self, response: httpx.Response) -> Answer:
         """A 2xx that does not echo the order with an `orderId` is not a created order (the docs' answer)."""
-        if response.is_success and _order_id(response) is None:
-            return False
-        return None
-
-
-def _order_id(response: httpx.Response) -> object | None:
-    try:
-        body = response.json()
-    except ValueError:
-        return None
-    if not isinstance(body, dict) or body.get("orderId") in (None, ""):
-        return None
-    return body["orderId"]
+        is_json, body = json_body(response)
+        order_id = body.get("orderId") if isinstance(body, dict) else None
+        reference = None if order_id in (None, "") else str(order_id)
+        return Answer(accepted=False if response.is_success and reference is None else None, reference=reference,
+                      message=words(response, is_json, body))
 
 
 SPEC = Spec(

@@ -6,15 +6,15 @@ import json
 import logging
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar
 
 import tenacity
 
-from connector.ledger import Rejected
-from connector.orders import MalformedOrder, Order
+from connector import outcomes
+from connector.orders import MalformedOrder, Order, Rejected
 from connector.redaction import redact
 from connector.sources.clock import StoreClock
 
@@ -44,12 +44,31 @@ class TransientSourceError(SourceError):
         self.retry_after = retry_after
 
 
+@dataclass(frozen=True)
+class Listed:
+    """A listed order still to be read in full (`Source.expand`), at the version the listing showed."""
+
+    order_id: str
+    modified_at: datetime | None  # None: the listing's modification time is unreadable (never taken from the ledger)
+    row: dict[str, Any]
+
+
+#: (platform order id, platform modification time) → the `Order` the ledger holds for exactly that version
+Known = Mapping[tuple[str, datetime], Order]
+
+
 @dataclass
 class Page:
     orders: list[Order | Rejected] = field(default_factory=list)
     seen: int = 0  # platform orders on the page, eligible or not
     unreadable: int = 0  # rows with no usable order id (a string, null, an object without id): logged, not recorded
     forget: list[str] = field(default_factory=list)  # (`again`) order ids no longer to be read: gone or not eligible
+    listed: list[Listed] = field(default_factory=list)  # orders still to be read in full: `Source.expand` reads them
+
+    @property
+    def versions(self) -> list[tuple[str, datetime]]:
+        """The listed orders' (id, modification time): what the ledger is asked whether it holds them already."""
+        return [(item.order_id, item.modified_at) for item in self.listed if item.modified_at is not None]
 
 
 #: a text field longer than this is corrupt data (or abuse), not a name, an address or a note
@@ -130,26 +149,10 @@ def duration(seconds: float) -> str:
     return f"{minutes} min {secs} s" if minutes else f"{secs} s"
 
 
-#: (platform order id, platform modification time) → the `Order` the ledger holds for exactly that version
-Recall = Callable[[str, datetime], Order | None]
-
-
-def _wait_retry_after(state: tenacity.RetryCallState) -> float:
-    exc = state.outcome.exception() if state.outcome else None  # type: ignore[union-attr]
-    return float(getattr(exc, "retry_after", None) or 0.0)
-
-
 def retrying(*, attempts: int = 5, max_wait: float = 30.0, multiplier: float = 1.0) -> tenacity.Retrying:
-    """The sources' retry policy: transient errors only, full jitter, Retry-After honoured."""
-    return tenacity.Retrying(
-        retry=tenacity.retry_if_exception_type(TransientSourceError),
-        stop=tenacity.stop_after_attempt(attempts),
-        wait=tenacity.wait_combine(tenacity.wait_random_exponential(multiplier=multiplier, max=max_wait),
-                                   _wait_retry_after),
-        before_sleep=lambda state: log.warning("retrying the platform after: %s",
-                                               state.outcome.exception() if state.outcome else "?"),  # type: ignore[union-attr]
-        reraise=True,
-    )
+    """The sources' quick tries (`connector.outcomes.retrying`): transient errors only, each logged."""
+    return outcomes.retrying(tenacity.retry_if_exception_type(TransientSourceError), attempts=attempts,
+                             base=multiplier, cap=max_wait, log=log)
 
 
 class Source(ABC):
@@ -158,8 +161,6 @@ class Source(ABC):
     extra_lookback: float = 0.0
     #: what `modified` windows filter by, for the log: "modified", or "created" on a store that cannot filter by it
     window_basis: str = "modified"
-    #: set by the pipeline: a source that pays extra requests per order may reuse what the ledger holds
-    recall: Recall | None = None
     #: the store's clock as the last scan or probe saw it (a fresh one per scan); None: this source cannot tell
     clock: StoreClock | None = None
 
@@ -191,6 +192,11 @@ class Source(ABC):
     def estimate(self, since: datetime, until: datetime | None) -> Estimate | None:
         """What `created(since, until)` will read, when the platform can say cheaply; None otherwise."""
         return None
+
+    def expand(self, page: Page, known: Known) -> Page:
+        """`page` with its listed orders read in full (`Page.listed`); one `known` holds at the listed version is
+        taken from there, without a request. A source whose listing carries whole orders lists none."""
+        return page
 
     def again(self, order_ids: Sequence[str]) -> Page:
         """Orders whose details could not be read before (`Rejected.transient`), read again by id.

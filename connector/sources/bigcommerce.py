@@ -18,8 +18,8 @@ Polling facts (shared/research/bigcommerce.md):
 - Per eligible order: /products (limit 250, paged: orders with more than 250 lines exist),
   /shipping_addresses (unless `shipping_address_count` is 0) and /coupons (unless
   `coupon_discount` is 0); fees come inline with `include=fees`. An order the ledger already
-  holds at the same `date_modified` is taken from the ledger (`recall`), so re-reading the
-  look-back window costs the listing only.
+  holds at the same `date_modified` is taken from the ledger (the poll asks it for a page's
+  `versions` and hands what it holds to `expand`), so re-reading the look-back window costs the listing only.
 - One order never holds back the others: a sub-resource that answers something other than an
   array makes that order malformed (recorded with the reason); one that keeps failing (5xx, a
   captcha page) after a few quick tries leaves the order `Rejected.transient`: recorded, and read
@@ -41,10 +41,11 @@ import tenacity
 
 from connector import tls
 from connector.adapters import ConfigError, Reader, Secret, Spec
-from connector.ledger import Rejected
-from connector.orders import MalformedOrder, Order, money
+from connector.orders import MalformedOrder, Order, Rejected, money
 from connector.sources.base import (
     Estimate,
+    Known,
+    Listed,
     Page,
     Source,
     SourceAuthError,
@@ -126,7 +127,7 @@ class BigCommerce(Source):
                             trust=trust)
         self.unit: str | None = None  # the store's weight unit, read once when first needed
         self.fetched = 0  # orders whose sub-resources were read
-        self.recalled = 0  # orders taken from the ledger unchanged
+        self.recalled = 0  # orders taken from the ledger unchanged (`known`)
         self._failing: set[str] = set()  # orders `again` just failed to read: not tried twice in one poll
 
     @property
@@ -197,9 +198,16 @@ class BigCommerce(Source):
             if not self.readable(row):
                 page.unreadable += 1
             elif self._eligible(row):
-                order = self._assemble(row)
-                if order is not None:
-                    page.orders.append(order)
+                page.listed.append(Listed(str(platform_id(row)), _modified(row), row))
+        return page
+
+    def expand(self, page: Page, known: Known) -> Page:
+        """The listed orders with their sub-resources (products, shipping addresses, coupons), unless `known`."""
+        for listed in page.listed:
+            order = self._assemble(listed.row, known=known)
+            if order is not None:
+                page.orders.append(order)
+        page.listed = []
         return page
 
     def again(self, order_ids: Sequence[str]) -> Page:
@@ -224,7 +232,7 @@ class BigCommerce(Source):
             elif not self._eligible(row):
                 page.forget.append(order_id)  # no longer in the configured statuses: nothing to send
             else:
-                order = self._assemble(row, recall=False)
+                order = self._assemble(row)
                 if order is None:
                     page.forget.append(order_id)
                 else:
@@ -238,26 +246,23 @@ class BigCommerce(Source):
         except MalformedOrder:
             return True  # recorded as malformed, with the reason, rather than silently passed over
 
-    def _assemble(self, row: dict[str, Any], *, recall: bool = True) -> Order | Rejected | None:
+    def _assemble(self, row: dict[str, Any], *, known: Known | None = None) -> Order | Rejected | None:
         """The listed order with its sub-resources inlined, parsed; None when it vanished meanwhile.
 
         A sub-resource that is not an array makes the order malformed; one that keeps failing leaves
-        it to be read again (`Rejected.transient`); either way the scan goes on with the next order."""
+        it to be read again (`Rejected.transient`); either way the scan goes on with the next order.
+        `known`: a listed order (None: one read again by id, never taken from the ledger)."""
         order_id = platform_id(row)
         if order_id is None:
             return self.read(row)
-        if recall and order_id in self._failing:  # `again` failed to read it moments ago: recorded already
+        if known is not None and order_id in self._failing:  # `again` failed to read it moments ago: recorded already
             self._failing.discard(order_id)
             return None
-        try:
-            modified = rfc2822(row.get("date_modified"), "date_modified", required=True)
-        except MalformedOrder:
-            modified = None
-        if recall and self.recall is not None and modified is not None:
-            known = self.recall(order_id, modified)
-            if known is not None:
-                self.recalled += 1
-                return known
+        modified = _modified(row)
+        held = known.get((order_id, modified)) if known is not None and modified is not None else None
+        if held is not None:
+            self.recalled += 1
+            return held
         try:
             self._weight_unit()
             raw = {
@@ -386,6 +391,14 @@ def _listing(body: Any) -> list[Any]:
     if not isinstance(body, list):
         raise SourceError(f"BigCommerce orders answered {type(body).__name__}, expected a list")
     return body
+
+
+def _modified(row: dict[str, Any]) -> datetime | None:
+    """The row's `date_modified`, or None when it is missing or unreadable."""
+    try:
+        return rfc2822(row.get("date_modified"), "date_modified", required=True)
+    except MalformedOrder:
+        return None
 
 
 def _moment(row: Any, field: str) -> datetime | None:

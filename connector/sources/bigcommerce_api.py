@@ -29,7 +29,7 @@ import tenacity
 from bigcommerce.connection import OAuthConnection
 
 from connector import USER_AGENT, tls
-from connector.delivery import parse_retry_after
+from connector.outcomes import Outcome, classify_exception, classify_status, retry_after
 from connector.sources.base import SourceAuthError, SourceConfigError, SourceError, TransientSourceError, retrying
 from connector.sources.clock import StoreClock
 from connector.sources.ratelimit import RateLimit
@@ -99,8 +99,8 @@ class StoreAPI:
                 response = self.connection.session.get(url, params=dict(params or {}), timeout=self.connection.timeout,
                                                        verify=self.trust.verify)
             except requests.RequestException as exc:
-                line = tls.failure(exc, self.api_url, "BIGCOMMERCE_API_URL", self.trust)
-                if line is not None:  # a configuration error: not retried
+                if classify_exception(exc) is Outcome.CONFIG:  # not retried
+                    line = tls.failure(exc, self.api_url, "BIGCOMMERCE_API_URL", self.trust)
                     raise SourceConfigError(f"BigCommerce: {line}") from None
                 raise TransientSourceError(f"BigCommerce {path}: {type(exc).__name__}: {exc}") from None
             self.limit.observe(response.headers)
@@ -114,21 +114,22 @@ class StoreAPI:
 
     def _body(self, path: str, response: requests.Response) -> Any | None:
         status = response.status_code
+        outcome = classify_status(status)
         if status == 204 or (status == 200 and not response.content):
             return None
         if status == 429:
             self.rate_limited += 1
             raise RateLimited(f"BigCommerce {path} answered 429 (the store's API quota is spent)",
-                              retry_after=self._retry_after(response))
+                              retry_after=retry_after(status, response.headers))
         if status == 401:
             raise SourceAuthError(f"BigCommerce refused the access token (401: {_message(response)}); check "
                                   "BIGCOMMERCE_ACCESS_TOKEN and BIGCOMMERCE_STORE_HASH")
-        if status == 403:
-            raise SourceAuthError(f"BigCommerce refused {path} (403: {_message(response)}): the API account lacks the "
-                                  "scope for it (orders need Orders: read-only); check BIGCOMMERCE_ACCESS_TOKEN")
-        if status in (408, 425) or status >= 500:
+        if outcome is Outcome.AUTH:
+            raise SourceAuthError(f"BigCommerce refused {path} ({status}: {_message(response)}): the API account lacks "
+                                  "the scope for it (orders need Orders: read-only); check BIGCOMMERCE_ACCESS_TOKEN")
+        if outcome is Outcome.TRANSIENT:
             raise TransientSourceError(f"BigCommerce {path} answered {status}: {_message(response)}",
-                                       retry_after=parse_retry_after(response.headers.get("Retry-After")))
+                                       retry_after=retry_after(status, response.headers))
         if status == 404:
             raise NotFound(f"BigCommerce {path} answered 404: {_message(response)}")
         if status >= 300:
@@ -138,14 +139,7 @@ class StoreAPI:
         except ValueError:
             raise TransientSourceError(
                 f"BigCommerce {path} answered {status} with {response.headers.get('Content-Type') or 'no content type'}, "
-                "not JSON", retry_after=parse_retry_after(response.headers.get("Retry-After"))) from None
-
-    def _retry_after(self, response: requests.Response) -> float | None:
-        """The window's reset; else X-Retry-After / Retry-After; else None (exponential backoff)."""
-        reset = self.limit.reset_at
-        if response.headers.get("X-Rate-Limit-Time-Reset-Ms") is not None and reset is not None:
-            return max(0.0, reset - self.limit.clock())
-        return parse_retry_after(response.headers.get("X-Retry-After") or response.headers.get("Retry-After"))
+                "not JSON", retry_after=retry_after(status, response.headers)) from None
 
 
 def _message(response: requests.Response) -> str:

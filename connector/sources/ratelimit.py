@@ -1,6 +1,6 @@
 """A platform's request quota as its rate-limit headers report it, and the pause that keeps us inside it.
 
-BigCommerce answers every request with (names case-insensitive):
+BigCommerce answers every request with (names case-insensitive; read by `connector.outcomes.Reading`):
 `X-Rate-Limit-Requests-Quota` (requests per window), `X-Rate-Limit-Time-Window-Ms`,
 `X-Rate-Limit-Requests-Left` and `X-Rate-Limit-Time-Reset-Ms` (ms until the window resets).
 The quota is shared by every app on the store, so we stop while some requests are still
@@ -14,40 +14,12 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 
-QUOTA = "X-Rate-Limit-Requests-Quota"
-WINDOW = "X-Rate-Limit-Time-Window-Ms"
-LEFT = "X-Rate-Limit-Requests-Left"
-RESET = "X-Rate-Limit-Time-Reset-Ms"
+from connector.outcomes import LEFT, QUOTA, RESET, WINDOW, Reading
+
+__all__ = ["LEFT", "MARGIN", "QUOTA", "RESET", "WINDOW", "RateLimit", "Reading"]
+
 MARGIN = 0.05  # seconds added to a reset wait: the window must really be over when we send again
-
-
-def _number(headers: Mapping[str, str], name: str) -> float | None:
-    value = headers.get(name)
-    if value is None:
-        return None
-    try:
-        number = float(str(value).strip())
-    except ValueError:
-        return None
-    return number if math.isfinite(number) and number >= 0 else None
-
-
-@dataclass(frozen=True)
-class Reading:
-    """What one answer said about the quota (None where the header was absent or unreadable)."""
-
-    quota: int | None
-    window: float | None  # seconds
-    left: int | None
-    reset: float | None  # seconds until the window resets
-
-    @classmethod
-    def of(cls, headers: Mapping[str, str]) -> Reading:
-        quota, window, left, reset = (_number(headers, n) for n in (QUOTA, WINDOW, LEFT, RESET))
-        return cls(None if quota is None else int(quota), None if window is None else window / 1000,
-                   None if left is None else int(left), None if reset is None else reset / 1000)
 
 
 class RateLimit:

@@ -26,7 +26,7 @@ from woocommerce import API
 
 from connector import USER_AGENT, redaction, tls
 from connector.adapters import ConfigError, Reader, Secret, Spec
-from connector.delivery import parse_retry_after
+from connector.outcomes import Outcome, classify_exception, classify_status, retry_after
 from connector.orders import (
     Address,
     Coupon,
@@ -171,33 +171,32 @@ class WooCommerce(Source):
                 # a copy: the package writes query-string secrets into the dict it is given
                 response = self.api.get(endpoint, params=dict(params))
             except requests.RequestException as exc:
-                refused = self._certificate(exc)
-                if refused is not None:
-                    raise refused from None
+                if classify_exception(exc) is Outcome.CONFIG:
+                    raise self._certificate(exc) from None
                 raise TransientSourceError(f"WooCommerce {endpoint}: {type(exc).__name__}: {exc}") from None
             self.clock.answer(response.headers)
             return self._json(endpoint, response), response
 
         return retrying()(once)
 
-    def _certificate(self, exc: Exception) -> SourceConfigError | None:
-        """A TLS certificate that does not verify is a configuration error, never retried (None: another failure)."""
-        line = tls.failure(exc, self.settings.url, "WOOCOMMERCE_URL", self.trust)
-        return None if line is None else SourceConfigError(f"WooCommerce: {line}")
+    def _certificate(self, exc: Exception) -> SourceConfigError:
+        """A TLS certificate that does not verify (`Outcome.CONFIG`): a configuration error, never retried."""
+        return SourceConfigError(f"WooCommerce: {tls.failure(exc, self.settings.url, 'WOOCOMMERCE_URL', self.trust)}")
 
     def _json(self, endpoint: str, response: requests.Response) -> Any:
         status = response.status_code
+        outcome = classify_status(status)
         if status == 401 and self._oauth and _bad_signature(response):
             raise SourceAuthError(self._signature_advice(response))
-        if status in (401, 403):
+        if outcome is Outcome.AUTH:
             raise SourceAuthError(f"WooCommerce refused the credentials ({status}: {_message(response)}); "
                                   "check WOOCOMMERCE_CONSUMER_KEY / WOOCOMMERCE_CONSUMER_SECRET"
                                   + ("" if self.settings.query_string_auth or not self.settings.url.startswith("https")
                                      else " or try WOOCOMMERCE_QUERY_STRING_AUTH=true if the host strips Authorization"))
-        if status in (408, 425, 429) or status >= 500:
+        if outcome is Outcome.TRANSIENT:
             raise TransientSourceError(f"WooCommerce {endpoint} answered {status}: {_message(response)}",
-                                       retry_after=parse_retry_after(response.headers.get("Retry-After")))
-        if status >= 400:
+                                       retry_after=retry_after(status, response.headers))
+        if outcome is Outcome.PERMANENT and status >= 400:  # a 3xx left by requests is read as a body below
             raise SourceError(f"WooCommerce {endpoint} answered {status}: {_message(response)}")
         content_type = response.headers.get("Content-Type", "")
         try:
@@ -207,7 +206,7 @@ class WooCommerce(Source):
         if body is None or "json" not in content_type.lower():
             raise TransientSourceError(
                 f"WooCommerce {endpoint} answered {status} with {content_type or 'no content type'}, not JSON "
-                "(a host captcha or maintenance page?)", retry_after=parse_retry_after(response.headers.get("Retry-After")))
+                "(a host captcha or maintenance page?)", retry_after=retry_after(status, response.headers))
         return body
 
     @property
@@ -247,7 +246,7 @@ class WooCommerce(Source):
                 response = self.api.options("orders")
                 body = response.json() if response.status_code == 200 else None
             except requests.RequestException as exc:
-                self._refused = self._certificate(exc)
+                self._refused = self._certificate(exc) if classify_exception(exc) is Outcome.CONFIG else None
                 if self._refused is not None:  # not known yet: the next read says why, the next poll asks again
                     return True
                 body = None

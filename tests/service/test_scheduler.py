@@ -97,7 +97,7 @@ def test_watchdog_job_only_when_systemd_asks(app: App, tmp_path: Path) -> None:
 def test_a_paused_destination_is_tried_again_after_the_pause(app: App, caplog: pytest.LogCaptureFixture) -> None:
     clock = Clock()
     service = Service(app, Notifier({}), clock=clock)
-    app.deliverer.paused["sonarid"] = "sonarid refused our credentials (401); check SONARID_API_KEY"
+    assert app.deliverer.pause("sonarid", "sonarid refused our credentials (401); check SONARID_API_KEY")
     service.note_paused(PassReport(paused=dict(app.deliverer.paused)))
     assert "trying sonarid again in 15 minutes" in caplog.text
 
@@ -110,7 +110,7 @@ def test_a_paused_destination_is_tried_again_after_the_pause(app: App, caplog: p
     assert app.deliverer.paused == {}
 
     # refused again: a new pause with a new clock
-    app.deliverer.paused["sonarid"] = "again"
+    app.deliverer.pause("sonarid", "again")
     service.note_paused(PassReport(paused=dict(app.deliverer.paused)))
     clock.now += PAUSE_RETRY / 2
     assert service.resume_paused() == []
@@ -187,3 +187,12 @@ def test_signals_only_append(app: App) -> None:
     service._on_signal(signal.SIGTERM, None)
     assert service._signals == [signal.SIGTERM]
     assert not service.stop.is_set()  # the main thread does the rest, outside the handler
+
+
+def test_only_the_deliverer_pauses_and_resumes(app: App) -> None:
+    shown = app.deliverer.paused
+    shown["sonarid"] = "written into a copy"
+    assert app.deliverer.paused == {}  # what others see is a copy: the deliverer alone changes it, under its lock
+    assert app.deliverer.pause("sonarid", "refused") and not app.deliverer.pause("sonarid", "refused again")
+    assert app.deliverer.paused == {"sonarid": "refused again"}
+    assert app.deliverer.resume("sonarid") and not app.deliverer.resume("sonarid")

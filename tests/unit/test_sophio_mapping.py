@@ -334,3 +334,20 @@ def test_a_bigcommerce_custom_product_without_sku_is_sent() -> None:
     assert shirt["sku"] == shirt["fulfillmentSku"] and shirt["productId"] == 201
     assert (custom["lineItemKey"], custom["name"], custom["quantity"]) == ("238", "Journal", 1)
     assert not {"sku", "fulfillmentSku", "productId"} & set(custom)
+
+
+class CountingResponse(httpx.Response):
+    parsed = 0
+
+    def json(self, **kwargs: Any) -> Any:
+        type(self).parsed += 1
+        return super().json(**kwargs)
+
+
+@pytest.mark.parametrize(("status", "body", "outcome"), [
+    (200, {"orderId": 0}, Outcome.DELIVERED), (200, {"orderId": ""}, Outcome.PERMANENT), (500, {"error": "x"}, Outcome.TRANSIENT),
+])
+def test_an_answer_is_parsed_once(status: int, body: dict[str, Any], outcome: Outcome) -> None:
+    CountingResponse.parsed = 0
+    result = classify_response(CountingResponse(status, json=body), SOPHIO)
+    assert (result.outcome, CountingResponse.parsed) == (outcome, 1)

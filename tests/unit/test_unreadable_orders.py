@@ -13,6 +13,7 @@ from connector.ledger import READ_AGAIN, Ledger, Rejected, State
 from connector.orders import MalformedOrder, Order, money, quantity
 from connector.sandbox import BigCommerceSandbox
 from connector.sources.base import TransientSourceError, platform_id, printable, text_problem
+from tests.conftest import full
 from tests.unit.test_ledger import order
 
 
@@ -142,7 +143,7 @@ def test_an_order_whose_details_fail_is_left_to_read_again_and_the_scan_goes_on(
             store.add_order(paid(n, NOW - timedelta(seconds=10 - n)))
         store.faults.add("status", times=100, status=502, path="/stores/abc123/v2/orders/2/products")
         src = source(store)
-        orders = orders_of(src.modified(NOW - timedelta(minutes=1)))
+        orders = orders_of(full(src, lambda s: s.modified(NOW - timedelta(minutes=1))))
         assert [(o.order_id, o.transient) if isinstance(o, Rejected) else o.id for o in orders] == ["1", ("2", True), "3"]
         tries = [r for r in store.requests if r.path.endswith("/orders/2/products")]
         assert len(tries) == 3  # DETAIL_ATTEMPTS, not the listing's five
@@ -161,5 +162,5 @@ def test_a_spent_quota_still_stops_the_scan_rather_than_marking_orders() -> None
         store.add_order(paid(1, NOW - timedelta(seconds=5)))
         store.faults.add("429", times=100, retry_after=0, path="/stores/abc123/v2/orders/1/products")
         with pytest.raises(TransientSourceError, match="429"):
-            orders_of(source(store).modified(NOW - timedelta(minutes=1)))
+            orders_of(full(source(store), lambda s: s.modified(NOW - timedelta(minutes=1))))
         assert len([r for r in store.requests if r.path.endswith("/orders/1/products")]) == 5  # the full course
