@@ -106,7 +106,7 @@ class Reader:
             number = int(value) if integer else float(value)
         except ValueError:
             raise ConfigError(name, f"{kind} >= {minimum:g}", value) from None
-        if number < minimum or number != number:
+        if number != number or number < minimum:  # noqa: PLR0124 - NaN is the one value unequal to itself
             raise ConfigError(name, f"{kind} >= {minimum:g}", value)
         return number
 

@@ -30,7 +30,6 @@ from connector.sources import build_sources
 from connector.sources.base import SourceAuthError, SourceConfigError, SourceError
 
 
-
 def nothing_enabled(kind: str) -> str:
     """"no source is enabled: set A, B and C, or D and E": what turns each adapter of `kind` on."""
     return f"no {kind} is enabled: set " + ", or ".join(spec.enabled_by for spec in of_kind(kind))

@@ -17,8 +17,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from connector import config, logs, wire
-from connector.config import DESTINATIONS, SOURCES, ConfigError, Settings
 from connector.adapters import words
+from connector.config import DESTINATIONS, SOURCES, ConfigError, Settings
 from connector.errors import BadInput, LedgerUnavailable
 from connector.redaction import redact
 from connector.registry import of_kind

@@ -48,7 +48,7 @@ class Settings:
     log_level: str = "INFO"
     adapters: Mapping[str, Any] = field(default_factory=dict)  # adapter name → its settings, for the enabled ones
     concurrency_by_destination: Mapping[str, int] = field(default_factory=dict)
-    trust: Trust = Trust()  # the CA bundle every HTTPS client verifies against (connector.tls)
+    trust: Trust = field(default_factory=Trust)  # the CA bundle every HTTPS client verifies against (connector.tls)
 
     @property
     def sources(self) -> list[str]:
@@ -101,7 +101,8 @@ def load(env: Mapping[str, str] | None = None, *, dotenv_path: str | os.PathLike
         raise ConfigError("CONNECTOR_LOG_LEVEL", "DEBUG, INFO, WARNING or ERROR", log_level)
     database_url = r.text("CONNECTOR_DATABASE_URL") or default_database_url(env)
     if "://" not in database_url:
-        raise ConfigError("CONNECTOR_DATABASE_URL", "a SQLAlchemy URL such as sqlite:////var/lib/connector/connector.db", database_url)
+        raise ConfigError("CONNECTOR_DATABASE_URL", "a SQLAlchemy URL such as sqlite:////var/lib/connector/connector.db",
+                          database_url)
     busy = parse_qs(urlsplit(database_url).query).get("timeout") if database_url.startswith("sqlite") else None
     if busy and not _seconds(busy[-1]):
         raise ConfigError("CONNECTOR_DATABASE_URL", "?timeout= in seconds, such as ?timeout=30", redaction.redact(database_url))

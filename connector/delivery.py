@@ -36,7 +36,8 @@ import tenacity
 
 from connector import tls
 from connector.destinations.base import Destination, Skip
-from connector.ledger import Claim, Ledger, LedgerUnavailable, State, utcnow
+from connector.errors import LedgerUnavailable
+from connector.ledger import Claim, Ledger, State, utcnow
 from connector.orders import MalformedOrder
 from connector.outcomes import (
     NOT_SENT,
@@ -211,7 +212,8 @@ class Deliverer:
             payload = destination.build(order)
         except Skip as skip:
             return self._finish(name, claim, State.SKIPPED, started, stop=stop, reason=skip.reason)
-        except (MalformedOrder, ValueError, KeyError, TypeError, ArithmeticError) as exc:  # e.g. an amount past Decimal's precision
+        # ArithmeticError: e.g. an amount past Decimal's precision
+        except (MalformedOrder, ValueError, KeyError, TypeError, ArithmeticError) as exc:
             return self._finish(name, claim, State.DEAD, started, stop=stop, reason=f"cannot map the order for {name}: {exc}")
 
         result, ambiguous = self._send(destination, payload, stop)
@@ -225,7 +227,8 @@ class Deliverer:
                    f"check {destination.credential_variable}") if result.status_code else str(result.message)
             if self.pause(name, why):
                 log.error("PAUSED %s for this run: %s. Its orders stay queued; nothing is dropped.", name, why)
-            return self._finish(name, claim, State.RETRYING, started, stop=stop, result=result, ambiguous=ambiguous, reason=why, uncount=True,
+            return self._finish(name, claim, State.RETRYING, started, stop=stop, result=result, ambiguous=ambiguous,
+                                reason=why, uncount=True,
                                 next_at=utcnow())
         # transient or ambiguous: retried until the horizon, whatever the number of attempts
         now = utcnow()

@@ -407,7 +407,7 @@ class Ledger:
 
     def _insert_delivery(self, s: Session, source: str, store: str, order_id: str, destination: str,
                          order: Order | Rejected, now: datetime) -> int:
-        values: dict[str, Any] = dict(source=source, store=store, order_id=order_id, destination=destination,
+        values: dict[str, Any] = dict(source=source, store=store, order_id=order_id, destination=destination,  # noqa: C408
                                       state=State.PENDING, attempts=0, ambiguous_attempts=0, created_at=now, updated_at=now)
         if isinstance(order, Rejected):
             values.update(state=State.DEAD, reason=f"{MALFORMED}: {order.reason}")

@@ -10,7 +10,7 @@ import hashlib
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, cast
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainSerializer
 
@@ -26,7 +26,7 @@ def _utc(value: datetime) -> datetime:
 
 
 UTCDateTime = Annotated[datetime, AfterValidator(_utc)]
-Money = Annotated[Decimal, PlainSerializer(lambda d: str(d), return_type=str, when_used="json")]
+Money = Annotated[Decimal, PlainSerializer(str, return_type=str, when_used="json")]
 
 
 #: no order in any currency reaches a quadrillion: a value at or beyond it is corrupt data, not money
@@ -210,7 +210,7 @@ class Order(_Model):
         spec = _source_spec(self.source)
         if spec is None or spec.fulfilment is None:
             return "other"
-        return spec.fulfilment(self.status, self.status_id)  # type: ignore[return-value]
+        return cast(Fulfilment, spec.fulfilment(self.status, self.status_id))
 
     def content_hash(self) -> str:
         """Identifies the order's content, ignoring `modified_at` (which moves on mere views)."""

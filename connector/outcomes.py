@@ -174,6 +174,6 @@ def retrying(retry: Callable[[tenacity.RetryCallState], bool] | tenacity.retry_b
         wait=tenacity.wait_combine(tenacity.wait_random_exponential(multiplier=base, max=cap), _asked),
         before_sleep=None if log is None else (
             lambda state: log.warning("retrying the platform after: %s",
-                                      state.outcome.exception() if state.outcome else "?")),  # type: ignore[union-attr]
+                                      state.outcome.exception() if state.outcome else "?")),
         retry_error_callback=_last,
     )

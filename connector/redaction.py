@@ -75,7 +75,7 @@ class RedactingFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         try:
             message = record.getMessage()
-        except Exception:  # a broken format string must not kill logging
+        except Exception:  # noqa: BLE001 - a broken format string must not kill logging
             message = str(record.msg)
         record.msg = redact(message)
         record.args = None

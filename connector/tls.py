@@ -83,8 +83,8 @@ def handshake(url: str, trust: Trust, timeout: float) -> OSError | None:
     if parts.scheme != "https" or not parts.hostname:
         return None
     try:
-        with socket.create_connection((parts.hostname, parts.port or 443), timeout=timeout) as raw:
-            with trust.context().wrap_socket(raw, server_hostname=parts.hostname):
-                return None
+        with (socket.create_connection((parts.hostname, parts.port or 443), timeout=timeout) as raw,
+              trust.context().wrap_socket(raw, server_hostname=parts.hostname)):
+            return None
     except OSError as exc:  # ssl.SSLError is one
         return exc

@@ -22,6 +22,7 @@ from connector.destinations.base import Answer, Destination, Skip, json_body, wo
 from connector.formats import amount_string, e164, email_address, email_error
 from connector.orders import Order
 
+
 @dataclass(frozen=True)
 class SonarIDSettings:
     api_key: Secret

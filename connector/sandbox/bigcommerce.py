@@ -287,4 +287,5 @@ class BigCommerceSandbox(SandboxServer):
         return {"id": self.store_hash, "domain": "sandbox-store.example", "secure_url": "https://sandbox-store.example",
                 "name": "Sandbox Supply Co.", "country": "United States", "country_code": "US",
                 "currency": "USD", "currency_symbol": "$", "decimal_places": 2, "weight_units": self.weight_units,
-                "dimension_units": "Inches", "plan_name": "Standard", "plan_level": "Standard", "is_price_entered_with_tax": False}
+                "dimension_units": "Inches", "plan_name": "Standard", "plan_level": "Standard",
+                "is_price_entered_with_tax": False}

@@ -312,6 +312,6 @@ class SandboxServer(ABC):
     def _safe_handle(self, request: RecordedRequest) -> Response:
         try:
             return self.handle(request)
-        except Exception as exc:  # a sandbox bug must surface in tests, not hang the client
+        except Exception as exc:  # noqa: BLE001 - a sandbox bug must surface in tests, not hang the client
             self.errors.append(exc)
             return self.error_response(500)

@@ -69,7 +69,7 @@ def _is_integer(value: Any) -> bool:
 
 
 def _blank(value: Any) -> bool:
-    return value is None or value == "" or value == [] or value == {}
+    return value is None or value in ("", [], {})
 
 
 def _types(container: dict[str, Any], strings: tuple[str, ...], numbers: tuple[str, ...], where: str) -> None:

@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 
 import tenacity
 
-from connector import outcomes
+from connector import outcomes, tls
 from connector.orders import MalformedOrder, Order, Rejected
 from connector.redaction import redact
 from connector.sources.clock import StoreClock
@@ -163,6 +163,10 @@ class Source(ABC):
     window_basis: str = "modified"
     #: the store's clock as the last scan or probe saw it (a fresh one per scan); None: this source cannot tell
     clock: StoreClock | None = None
+
+    def __init__(self, settings: Any, *, timeout: float = 30.0, trust: tls.Trust | None = None) -> None:
+        """What every source is built with (`build_sources`): its settings, the HTTP timeout, the CA trust."""
+        self.settings = settings
 
     @property
     @abstractmethod

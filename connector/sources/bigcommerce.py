@@ -100,7 +100,8 @@ def from_env(r: Reader) -> BigCommerceSettings | None:
     try:
         status_ids = tuple(int(x) for x in ids_text)
     except ValueError:
-        raise ConfigError("BIGCOMMERCE_STATUS_IDS", "comma-separated status ids such as 2,3,8,9,10,11", ",".join(ids_text)) from None
+        raise ConfigError("BIGCOMMERCE_STATUS_IDS", "comma-separated status ids such as 2,3,8,9,10,11",
+                          ",".join(ids_text)) from None
     if any(not 0 <= i <= 14 for i in status_ids):
         raise ConfigError("BIGCOMMERCE_STATUS_IDS", "status ids between 0 and 14", ",".join(ids_text))
     currency = (r.text("BIGCOMMERCE_CURRENCY", "USD") or "USD").upper()
@@ -118,6 +119,7 @@ def from_env(r: Reader) -> BigCommerceSettings | None:
 
 class BigCommerce(Source):
     name = "bigcommerce"
+    settings: BigCommerceSettings
 
     def __init__(self, settings: BigCommerceSettings, *, timeout: float = 30.0, headroom: float = 0.1,
                  sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.monotonic,
@@ -226,7 +228,7 @@ class BigCommerce(Source):
                 page.orders.append(self.reject({"id": order_id}, str(exc), transient=True))
                 continue
             page.seen += 1
-            if platform_id(row) != order_id:
+            if not isinstance(row, dict) or platform_id(row) != order_id:
                 page.orders.append(self.reject({"id": order_id}, f"BigCommerce orders/{order_id} answered "
                                                 f"{type(row).__name__} that is not this order"))
             elif not self._eligible(row):
@@ -296,7 +298,8 @@ class BigCommerce(Source):
             failure = state.outcome.exception() if state.outcome else None
             return state.attempt_number >= DETAIL_ATTEMPTS and not isinstance(failure, RateLimited)
 
-        return policy.copy(stop=policy.stop | cut)
+        stop = policy.stop
+        return policy.copy(stop=lambda state: bool(stop(state)) or cut(state))
 
     def _all(self, path: str) -> list[Any]:
         """Every row of a paged sub-resource (their default page is 50 rows: always ask for 250).

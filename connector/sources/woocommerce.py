@@ -26,7 +26,6 @@ from woocommerce import API
 
 from connector import USER_AGENT, redaction, tls
 from connector.adapters import ConfigError, Reader, Secret, Spec
-from connector.outcomes import Outcome, classify_exception, classify_status, retry_after
 from connector.orders import (
     Address,
     Coupon,
@@ -40,6 +39,7 @@ from connector.orders import (
     money,
     quantity,
 )
+from connector.outcomes import Outcome, classify_exception, classify_status, retry_after
 from connector.sources.base import (
     Page,
     Source,
@@ -137,6 +137,8 @@ def wc_time(value: datetime) -> str:
 
 class WooCommerce(Source):
     name = "woocommerce"
+    settings: WooCommerceSettings
+    clock: StoreClock
 
     def __init__(self, settings: WooCommerceSettings, *, timeout: float = 30.0, trust: tls.Trust | None = None) -> None:
         self.settings = settings
@@ -315,7 +317,7 @@ class WooCommerce(Source):
                 page.orders.extend(self.read(raw) for raw in taken)
                 yield page
                 page_number += 1
-            if total >= first_total and len(seen_ids) >= min(total, first_total):
+            if first_total is None or (total >= first_total and len(seen_ids) >= min(total, first_total)):
                 return
             log.info("WooCommerce orders changed during the scan (%s → %s); scanning the window again", first_total, total)
 

@@ -84,10 +84,10 @@ class ProductWeights:
         try:
             for start in range(0, len(products), BATCH):
                 self._products(products[start:start + BATCH])
-            for parent, ids in sorted(wanted.items()):
+            for parent_id, ids in sorted(wanted.items()):
                 batch = sorted(ids)
                 for start in range(0, len(batch), BATCH):
-                    self._variations(parent, batch[start:start + BATCH])
+                    self._variations(parent_id, batch[start:start + BATCH])
             if self.unit is None and (any(w is not None for w in self.products.values())
                                       or any(own is not None for _, own in self.variations.values())):
                 self._unit()
