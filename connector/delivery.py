@@ -21,7 +21,6 @@ no new work. Dropping the answer would mean sending the order again.
 from __future__ import annotations
 
 import logging
-import math
 import threading
 import time
 from collections import Counter
@@ -37,6 +36,7 @@ import tenacity
 from connector import tls
 from connector.destinations.base import Destination, Skip
 from connector.errors import LedgerUnavailable
+from connector.formats import duration
 from connector.ledger import Claim, Ledger, State, utcnow
 from connector.orders import MalformedOrder
 from connector.outcomes import (
@@ -338,14 +338,3 @@ class Deliverer:
         if waited:
             log.info("recorded the outcome (%s) of order %s for %s after %d tries", state, claim.order.id, name,
                      recording.statistics.get("attempt_number", 0))
-
-
-def duration(seconds: float) -> str:
-    """A span in its two largest units: 45s, 12m 5s, 3h, 3d 2h."""
-    if not math.isfinite(seconds):
-        return "forever"
-    total = max(0, int(seconds))
-    parts = [(total // 86400, "d"), (total % 86400 // 3600, "h"), (total % 3600 // 60, "m"), (total % 60, "s")]
-    first = next((i for i, (n, _) in enumerate(parts) if n), 3)
-    return " ".join(f"{n}{unit}" for n, unit in [parts[first], *[p for p in parts[first + 1:first + 2] if p[0]]])
-

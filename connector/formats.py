@@ -3,6 +3,7 @@ minor units, UTC times."""
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal
 
@@ -81,3 +82,13 @@ def iso_seconds(value: datetime | None) -> str | None:
     if value is None:
         return None
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S")
+
+
+def duration(seconds: float) -> str:
+    """A span in its two largest units: 45s, 12m 5s, 3h, 3d 2h."""
+    if not math.isfinite(seconds):
+        return "forever"
+    total = max(0, int(seconds))
+    parts = [(total // 86400, "d"), (total % 86400 // 3600, "h"), (total % 3600 // 60, "m"), (total % 60, "s")]
+    first = next((i for i, (n, _) in enumerate(parts) if n), 3)
+    return " ".join(f"{n}{unit}" for n, unit in [parts[first], *[p for p in parts[first + 1:first + 2] if p[0]]])

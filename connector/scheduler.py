@@ -41,8 +41,9 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
 from connector.app import App
-from connector.delivery import PassReport, duration
+from connector.delivery import PassReport
 from connector.errors import LedgerUnavailable
+from connector.formats import duration
 from connector.ledger import State, process_token, utcnow
 from connector.notify import Notifier
 from connector.polling import PollReport

@@ -8,7 +8,7 @@ from typing import Any
 from rich.console import Console
 
 from connector.config import Settings
-from connector.delivery import duration
+from connector.formats import duration
 from connector.ledger import Backlog, Ledger, State, utcnow
 from connector.redaction import redact
 

@@ -14,6 +14,7 @@ from typing import Any, ClassVar
 import tenacity
 
 from connector import outcomes, tls
+from connector.formats import duration
 from connector.orders import MalformedOrder, Order, Rejected
 from connector.redaction import redact
 from connector.sources.clock import StoreClock
@@ -137,16 +138,6 @@ class Estimate:
         if self.seconds is not None:
             text += f", {self.expected}" + (f" at {self.note}" if self.note else "")
         return text
-
-
-def duration(seconds: float) -> str:
-    """'45 s', '12 min 5 s', '2 h 3 min'."""
-    whole = round(seconds)
-    hours, rest = divmod(whole, 3600)
-    minutes, secs = divmod(rest, 60)
-    if hours:
-        return f"{hours} h {minutes} min"
-    return f"{minutes} min {secs} s" if minutes else f"{secs} s"
 
 
 def retrying(*, attempts: int = 5, max_wait: float = 30.0, multiplier: float = 1.0) -> tenacity.Retrying:
