@@ -11,25 +11,17 @@ import os
 import sqlite3
 import subprocess
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from connector.sandbox import sample_woocommerce_orders
 from connector.sandbox.demo import fresh_order
 from tests.e2e.conftest import Connector, Run
+from tests.waiting import wait_for
 
 DEADLINE = 30.0
-
-
-def wait_for(condition: Callable[[], Any], what: str) -> None:
-    end = time.monotonic() + DEADLINE
-    while not condition():
-        if time.monotonic() > end:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.02)
 
 
 def place(connector: Connector, count: int) -> list[str]:
@@ -72,7 +64,7 @@ def test_a_write_lock_held_past_the_busy_timeout_loses_no_answer(connector: Conn
     connector.env["CONNECTOR_DATABASE_URL"] += "?timeout=0.5"  # the busy timeout, shorter than the lock
     connector.sonarid.faults.add("slow", times=1000, delay=1.0)  # answers arrive while the lock is held
     process = connector.popen("poll")
-    wait_for(lambda: posts(connector) > 0, "the first delivery")
+    wait_for(lambda: posts(connector) > 0, "the first delivery", DEADLINE)
     holder = sqlite3.connect(connector.database, isolation_level=None, timeout=10)
     holder.execute("BEGIN IMMEDIATE")  # another process write-locks the ledger for 3 s
     time.sleep(3)
@@ -139,7 +131,7 @@ def test_a_full_disk_during_delivery_loses_no_answer(connector: Connector, small
     connector.env["CONNECTOR_DATABASE_URL"] = f"sqlite:///{connector.database}"
     connector.sonarid.faults.add("slow", times=1000, delay=1.0)
     process = connector.popen("poll")
-    wait_for(lambda: posts(connector) > 0, "the first delivery")
+    wait_for(lambda: posts(connector) > 0, "the first delivery", DEADLINE)
     filler = fill(small_disk)
     time.sleep(3)
     os.unlink(filler)

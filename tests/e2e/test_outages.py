@@ -7,12 +7,13 @@ delivery due again at the next `poll`, so each poll is one pass.
 from __future__ import annotations
 
 import json
-import time
+from datetime import UTC, datetime
 
+from connector.delivery import QUICK_TRIES
 from connector.sandbox import sample_woocommerce_orders
 from connector.sandbox.demo import fresh_order
-from connector.delivery import QUICK_TRIES
 from tests.e2e.conftest import Connector
+from tests.waiting import wait_for
 
 
 def place(connector: Connector, count: int) -> list[str]:
@@ -60,7 +61,9 @@ def test_status_shows_the_backlog_and_past_the_horizon_it_is_dead_saying_so(conn
     assert "  backlog 1: oldest woocommerce #" in text and "(retrying) waiting " in text
     assert f"failing since {backlog['failing_since']}, retried until {backlog['dead_after']}" in text
 
-    time.sleep(1.2)  # past the horizon; the next try was scheduled for it, not an hour later
+    horizon = datetime.fromisoformat(backlog["dead_after"])
+    # past the horizon; the next try was scheduled for it, not an hour later
+    wait_for(lambda: datetime.now(UTC) > horizon, f"the clock to pass the horizon {horizon}")
     assert connector("poll").code == 0
     [row] = connector.ledger().deliveries()
     assert row.state == "dead", row.reason

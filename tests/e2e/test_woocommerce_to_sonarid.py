@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 import signal
-import time
 from pathlib import Path
 
 from connector.sandbox import sample_woocommerce_orders
 from connector.sandbox.demo import fresh_order
 from tests.e2e.conftest import Connector
+from tests.waiting import wait_for
 
 PAID = ("processing", "completed")
 
@@ -107,13 +107,12 @@ def test_a_crash_between_send_and_record_resends_once_and_ends_delivered(connect
     order = connector.wc.add_order(one(5))
     connector.sonarid.faults.add("slow", delay=1.5, path="/api/v1/orders")
     process = connector.popen("poll")
-    deadline = time.monotonic() + 20
-    while not any(r.method == "POST" for r in connector.sonarid.requests):
-        assert time.monotonic() < deadline and process.poll() is None
-        time.sleep(0.02)
+    wait_for(lambda: any(r.method == "POST" for r in connector.sonarid.requests) or process.poll() is not None,
+             "the submission to reach sonarID")
+    assert process.poll() is None, "poll ended before its request reached sonarID"
     process.send_signal(signal.SIGKILL)  # the request is in sonarID's hands; our answer never comes back
     process.wait(10)
-    time.sleep(1.8)  # sonarID finishes processing it
+    wait_for(lambda: connector.sonarid.submissions_for(f"wc_{order['id']}"), "sonarID to finish processing it")
     assert connector.sonarid.submissions_for(f"wc_{order['id']}") == 1
     assert connector.states() == {str(order["id"]): "sending"}
     first_reference = connector.sonarid.orders[f"wc_{order['id']}"]

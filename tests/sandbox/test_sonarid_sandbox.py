@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -12,6 +11,7 @@ import httpx
 import pytest
 
 from connector.sandbox import SonarIDSandbox
+from tests.waiting import wait_for
 
 KEY = "sk_test_sandbox"
 
@@ -197,9 +197,7 @@ def test_slow_fault_still_processes_after_a_client_timeout(sonar: SonarIDSandbox
 
     with pytest.raises(httpx.ReadTimeout):
         post(sonar, body(), timeout=0.1)
-    deadline = time.monotonic() + 2
-    while not sonar.submissions and time.monotonic() < deadline:
-        time.sleep(0.02)
+    wait_for(lambda: sonar.submissions, "the slow request to be processed")
 
     assert sonar.submissions_for("wc_1042") == 1
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ssl
-import time
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from pathlib import Path
@@ -14,6 +13,7 @@ import pytest
 from connector.sandbox import BigCommerceSandbox, SonarIDSandbox, WooCommerceSandbox
 from connector.sandbox.clock import SkewedClock
 from tests.certs import make_ca
+from tests.waiting import wait_for
 
 
 @pytest.mark.parametrize("make", [lambda clock: WooCommerceSandbox(clock=clock),
@@ -43,9 +43,7 @@ def test_https_with_a_private_ca_and_a_count_of_refused_handshakes(tmp_path: Pat
         with pytest.raises(httpx.ConnectError):
             httpx.get(server.url + "/")
         # the client gives up before the server's thread has read its alert: wait for the count, don't race it
-        deadline = time.monotonic() + 10
-        while server.failed_handshakes < 1 and time.monotonic() < deadline:
-            time.sleep(0.01)
+        wait_for(lambda: server.failed_handshakes >= 1, "the server to count the refused handshake")
         assert (server.connections, server.failed_handshakes) == (1, 1)
         assert httpx.get(server.url + "/", verify=ssl.create_default_context(cafile=ca.ca)).status_code == 404
         assert (server.connections, server.failed_handshakes) == (2, 1)

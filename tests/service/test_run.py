@@ -14,9 +14,8 @@ import socket
 import sqlite3
 import subprocess
 import sys
-import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +23,7 @@ import pytest
 
 from connector.sandbox import SonarIDSandbox, WooCommerceSandbox, sample_woocommerce_orders
 from connector.sandbox.demo import SONARID_KEY, WC_KEY, WC_SECRET, sandbox_env
+from tests.waiting import wait_for
 
 PAID = ("processing", "completed")
 DEADLINE = 20.0  # seconds; every wait returns as soon as its condition holds
@@ -39,16 +39,6 @@ except (OSError, AttributeError):
     pass
 os.execv(sys.executable, [sys.executable, *sys.argv[1:]])
 """
-
-
-def wait_for(condition: Callable[[], Any], what: str, deadline: float = DEADLINE) -> Any:
-    end = time.monotonic() + deadline
-    while time.monotonic() < end:
-        result = condition()
-        if result:
-            return result
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {deadline:g}s waiting for {what}")
 
 
 class Notifications:
