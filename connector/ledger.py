@@ -438,6 +438,8 @@ class Ledger:
         statement = insert(Delivery).values(**values).on_conflict_do_nothing(
             index_elements=["source", "store", "order_id", "destination"]
         )
+        if dialect == "postgresql":  # count what RETURNING gives back: rowcount is -1 there
+            return len(s.connection().execute(statement.returning(Delivery.__table__.c.id)).all())  # type: ignore[attr-defined]
         return s.exec(statement).rowcount or 0  # type: ignore[call-overload]
 
     def _advance(self, s: Session, source: str, store: str, name: str, position: datetime,
