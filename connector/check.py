@@ -21,7 +21,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
-from connector import tls
+from connector import migrations, tls
 from connector.config import Settings
 from connector.destinations import build_destinations
 from connector.redaction import redact
@@ -83,15 +83,21 @@ def database(url: str) -> Finding:
                                               "(check CONNECTOR_DATABASE_URL)")
         return Finding(True, "database", f"{shown} (will be created)")
     try:
-        engine = create_engine(url)
+        engine = create_engine(url, connect_args={} if "connect_timeout" in parsed.query else {"connect_timeout": 10})
         try:
             with engine.connect() as connection:
                 connection.execute(text("SELECT 1"))
+                found = migrations.current(connection)
         finally:
             engine.dispose()
     except (SQLAlchemyError, ImportError) as exc:
-        return Finding(False, "database", f"cannot connect: {redact(exc).splitlines()[0]} (check CONNECTOR_DATABASE_URL)")
-    return Finding(True, "database", shown)
+        why = redact(getattr(exc, "orig", None) or exc).strip().splitlines()
+        return Finding(False, "database", f"cannot connect to CONNECTOR_DATABASE_URL={shown}: "
+                                          f"{why[0] if why else type(exc).__name__}")
+    head = migrations.head()
+    schema = ("schema not created yet: the first `run`, `poll` or `backfill` creates it" if found is None
+              else f"schema revision {found}" + ("" if found == head else f", upgraded to {head} at the next start"))
+    return Finding(True, "database", f"{shown} ({schema})")
 
 
 def sources(settings: Settings) -> list[Finding]:

@@ -49,6 +49,7 @@ def collect(settings: Settings) -> dict[str, Any]:
         for row in problems["latest"]:
             row.update(first_seen_at=_iso(row["first_seen_at"]), updated_at=_iso(row["updated_at"]))
         return {"generated_at": _iso(utcnow()), "database": redact(settings.database_url),
+                "schema_revision": ledger.revision,  # the ledger's Alembic revision (brought up to date on opening)
                 "sources_enabled": settings.sources, "destinations": destinations, "cursors": cursors,
                 "orders_not_read": problems}
     finally:
@@ -76,6 +77,7 @@ def _iso(value: datetime | None) -> str | None:
 
 def render(report: dict[str, Any], console: Console) -> None:
     """Plain lines, one fact per line: nothing is cut on a narrow terminal, and a pipe gets plain text."""
+    console.print(f"Ledger {report['database']}: schema revision {report['schema_revision']}", markup=False)
     console.print(f"Deliveries by destination ({report['database']})", style="bold", markup=False)
     if not report["destinations"]:
         console.print("  none yet", markup=False)
