@@ -91,3 +91,15 @@ def test_instances_starting_at_once_migrate_once(database_url: str) -> None:
         assert connection.execute(text("SELECT version_num FROM alembic_version")).scalars().all() == ["0003"]
         assert len(release_ledger.rows(database_url, "deliveries")) == 7
     engine.dispose()
+
+
+def test_postgresql_tests_fail_in_ci_when_the_server_is_unreachable() -> None:
+    import os
+
+    test = "tests/unit/test_migrations.py::test_a_new_ledger_is_built_by_the_migrations_and_matches_the_tables"
+    env = {**os.environ, "TEST_POSTGRES_URL": "postgresql+psycopg://postgres@127.0.0.1:1/test"}
+    runs = {ci: subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", f"{test}[postgresql]"],
+                               env={**env, "CI": ci}, capture_output=True, text=True, timeout=120)
+            for ci in ("true", "")}
+    assert runs["true"].returncode == 1 and "1 error" in runs["true"].stdout, runs["true"].stdout[-500:]
+    assert runs[""].returncode == 0 and "1 skipped" in runs[""].stdout, runs[""].stdout[-500:]
