@@ -149,6 +149,19 @@ class Cursor(SQLModel, table=True):
     done: bool = False
 
 
+class PollLease(SQLModel, table=True):
+    """Which instance polls a store: one at a time; the others only deliver (several instances, one ledger)."""
+
+    __tablename__ = "poll_leases"
+
+    source: str = Field(primary_key=True)
+    store: str = Field(primary_key=True)
+    holder: str | None = None  # process_token() of the instance that polls it (kept after release: the last one)
+    taken_at: datetime | None = _time()  # when that instance took the poll over
+    renewed_at: datetime | None = _time()  # when it last started a poll
+    expires_at: datetime | None = _time()  # free from then on: a crashed holder's lease runs out; a clean stop ends it
+
+
 @dataclass(frozen=True)
 class Rejected:
     """A platform order that could not be read, kept with its reason.
@@ -429,13 +442,7 @@ class Ledger:
         if isinstance(order, Rejected):
             values.update(state=State.DEAD, reason=f"{MALFORMED}: {order.reason}")
         dialect = s.get_bind().dialect.name
-        if dialect == "sqlite":
-            from sqlalchemy.dialects.sqlite import insert
-        elif dialect == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert  # type: ignore[assignment]
-        else:  # pragma: no cover - only sqlite and postgresql are supported
-            raise RuntimeError(f"unsupported database: {dialect}")
-        statement = insert(Delivery).values(**values).on_conflict_do_nothing(
+        statement = _insert(dialect, Delivery).values(**values).on_conflict_do_nothing(
             index_elements=["source", "store", "order_id", "destination"]
         )
         if dialect == "postgresql":  # count what RETURNING gives back: rowcount is -1 there
@@ -466,6 +473,40 @@ class Ledger:
             row.last_error = redact(error) if error else None
             row.done = row.done or done
             s.add(row)
+
+    # -- who polls which store ----------------------------------------------------------------
+
+    def take_poll(self, source: str, store: str, *, ttl: float, now: datetime | None = None) -> tuple[bool, PollLease]:
+        """Take (or renew) the poll of one store for `ttl` seconds; False with the holder's lease when
+        another live instance holds it. Free when never taken, released, run out, or its holder is a
+        gone process of this host."""
+        now = now or utcnow()
+        me = process_token()
+        with self.write() as s:
+            s.connection().execute(_insert(s.get_bind().dialect.name, PollLease).values(
+                source=source, store=store).on_conflict_do_nothing(index_elements=["source", "store"]))
+            row = s.exec(select(PollLease).where(PollLease.source == source, PollLease.store == store)
+                         .with_for_update()).one()  # PostgreSQL: a row lock; SQLite: BEGIN IMMEDIATE already
+            free = (row.holder in (None, me) or row.expires_at is None or row.expires_at <= now
+                    or _local_process_gone(row.holder))
+            if free:
+                if row.holder != me or row.expires_at is None or row.expires_at <= now:
+                    row.taken_at = now
+                row.holder, row.renewed_at, row.expires_at = me, now, now + timedelta(seconds=ttl)
+                s.add(row)
+            return free, row
+
+    def release_polls(self, now: datetime | None = None) -> int:
+        """A clean stop: the stores this process polls are free for another instance at once."""
+        now = now or utcnow()
+        with self.write() as s:
+            result = s.exec(update(PollLease).where(col(PollLease.holder) == process_token(),  # type: ignore[call-overload]
+                                                    col(PollLease.expires_at) > now).values(expires_at=now))
+            return result.rowcount or 0
+
+    def poll_leases(self) -> list[PollLease]:
+        with self.read() as s:
+            return list(s.exec(select(PollLease).order_by(col(PollLease.source), col(PollLease.store))).all())
 
     # -- delivering ------------------------------------------------------------------------
 
@@ -544,7 +585,8 @@ class Ledger:
         now = now or utcnow()
         recovered = 0
         with self.write() as s:
-            rows = s.exec(select(Delivery).where(Delivery.state == State.SENDING)).all()
+            rows = s.exec(select(Delivery).where(Delivery.state == State.SENDING)
+                          .with_for_update(skip_locked=True)).all()  # another instance recovering takes the others
             for row in rows:
                 if (row.lease_until is not None and row.lease_until < now) or _local_process_gone(row.claimed_by):
                     row.state = State.RETRYING
@@ -667,6 +709,17 @@ class Ledger:
         with self.read() as s:
             return s.exec(select(func.min(Delivery.next_attempt_at)).where(
                 Delivery.destination == destination, col(Delivery.state).in_(DUE_STATES))).first()
+
+
+def _insert(dialect: str, table: Any) -> Any:
+    """INSERT with ON CONFLICT, in the dialect's own words."""
+    if dialect == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert
+    elif dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert  # type: ignore[assignment]
+    else:  # pragma: no cover - only sqlite and postgresql are supported
+        raise RuntimeError(f"unsupported database: {dialect}")
+    return insert(table)
 
 
 def _order_id(order: Order | Rejected) -> str:
