@@ -77,3 +77,18 @@ def test_a_database_that_cannot_be_reached_stops_start_up_with_one_line(connecto
         assert line.startswith("error:") and ":***@127.0.0.1" in line, line
         assert "s3cret-pw" not in run.err + run.out
         assert "Traceback" not in run.err
+
+
+def test_check_shows_the_schema_revision_and_what_the_next_start_does(any_connector: Connector) -> None:
+    c = any_connector
+    if c.url.startswith("sqlite"):  # no file yet
+        assert "(will be created)" in c("check").out
+    else:
+        assert "schema not created yet" in c("check").out
+    release_ledger.load(c.url)
+    assert f"written before migrations: upgraded to schema revision {migrations.head()}" in c("check").out
+    assert c("status").code == 0  # opening the ledger upgrades it
+    run = c("check")
+    assert run.code == 0, run.err
+    [line] = [line for line in run.out.splitlines() if line.startswith("ok database")]
+    assert line.endswith(f"(schema revision {migrations.head()})")
