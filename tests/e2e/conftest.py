@@ -32,9 +32,9 @@ class Connector:
                  bc: BigCommerceSandbox | None = None, url: str | None = None) -> None:
         self.wc, self.sonarid, self.tmp, self.bc = wc, sonarid, tmp, bc
         self.database = tmp / "connector.db"
-        self.url = url or f"sqlite:///{self.database}"  # a PostgreSQL URL: the ledger lives there instead
+        url = url or f"sqlite:///{self.database}"  # a PostgreSQL URL: the ledger lives there instead
         self.env = {**sandbox_env(wc, sonarid, self.database, bc), "CONNECTOR_RETRY_BASE": "0",
-                    "CONNECTOR_ENV_FILE": str(tmp / "none.env"), "CONNECTOR_DATABASE_URL": self.url}
+                    "CONNECTOR_ENV_FILE": str(tmp / "none.env"), "CONNECTOR_DATABASE_URL": url}
         self.runs: list[Run] = []
 
     def environment(self, **overrides: str) -> dict[str, str]:
@@ -54,6 +54,10 @@ class Connector:
         return subprocess.Popen([sys.executable, "-m", "connector", *args], cwd=self.tmp,
                                 env=self.environment(**overrides), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                 text=True)
+
+    @property
+    def url(self) -> str:
+        return self.env["CONNECTOR_DATABASE_URL"]
 
     def ledger(self) -> Ledger:
         return Ledger(self.url)
