@@ -8,6 +8,7 @@ baseline — the schema of release 0.1.0 — and upgraded from there.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from alembic import command
@@ -20,6 +21,8 @@ from sqlalchemy.engine import Connection, Engine
 BASELINE = "0001"
 LOCK_KEY = 0x636F6E6E  # "conn": the advisory lock key of the schema migration
 HERE = Path(__file__).resolve().parent
+log = logging.getLogger("connector.ledger")
+logging.getLogger("alembic").setLevel(logging.WARNING)  # its step-by-step INFO lines; ours says what was done
 
 
 def config(connection: Connection | None = None) -> Config:
@@ -58,5 +61,8 @@ def upgrade(engine: Engine) -> str:
             cfg = config(connection)
             if found is None and inspect(connection).has_table("deliveries"):
                 command.stamp(cfg, BASELINE)  # a ledger of release 0.1.0
+                found = f"{BASELINE} (a ledger written before migrations)"
             command.upgrade(cfg, "head")
+            if found is not None:  # a new ledger is simply created; an existing one's upgrade is told
+                log.info("ledger schema upgraded from revision %s to %s", found, target)
     return target
