@@ -9,11 +9,13 @@ from collections.abc import Sequence
 from connector.config import Settings
 from connector.delivery import Deliverer, PassReport
 from connector.destinations import build_destinations
+from connector.errors import LedgerUnavailable
 from connector.ledger import Ledger
 from connector.polling import PollReport, poll
 from connector.sources import build_sources
 
 log = logging.getLogger("connector")
+POLL_LEASE = 600.0  # seconds a store's poll stays with an instance that stopped renewing it (a crash on another host)
 
 
 class App:
@@ -27,6 +29,7 @@ class App:
             max_attempts=settings.max_attempts, retry_for=settings.retry_for, concurrency=settings.concurrency_for,
             timeout=settings.http_timeout,
         )
+        self._not_polling: set[tuple[str, str]] = set()  # stores another instance polls (warned once)
         recovered = self.ledger.recover()
         if recovered:
             log.warning("%d deliveries were left in `sending` by a stopped process; they will be resent "
@@ -39,15 +42,35 @@ class App:
                 continue
             if stop is not None and stop.is_set():
                 break
+            if not self._holds_poll(source.name, source.store):
+                continue
             reports.append(poll(self.ledger, source, list(self.destinations), lookback=self.settings.lookback,
                                 stop=stop))
         return reports
+
+    def _holds_poll(self, name: str, store: str) -> bool:
+        """One instance polls a store at a time (the others deliver); the lease outlives a few intervals."""
+        held, lease = self.ledger.take_poll(name, store, ttl=max(POLL_LEASE, 3 * self.settings.poll_interval))
+        key = (name, store)
+        if not held and key not in self._not_polling:
+            log.warning("another instance (%s) holds the poll of %s %s until %s: this one only delivers, and takes "
+                        "the poll over when that one stops", lease.holder, name, store,
+                        lease.expires_at.isoformat(timespec="seconds") if lease.expires_at else "-")
+        elif held and key in self._not_polling:
+            log.info("took over the poll of %s %s (the instance that held it stopped)", name, store)
+        (self._not_polling.discard if held else self._not_polling.add)(key)
+        return held
 
     def deliver(self, stop: threading.Event | None = None) -> PassReport:
         self.ledger.recover()
         return self.deliverer.run_due(stop=stop)
 
     def close(self) -> None:
+        try:
+            self.ledger.release_polls()  # a clean stop: another instance takes the poll over at once
+        except LedgerUnavailable as exc:
+            log.warning("could not release this instance's polls (%s): they pass to another instance when "
+                        "their lease runs out", exc)
         self.deliverer.close()
         for source in self.sources.values():
             source.close()

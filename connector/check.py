@@ -17,11 +17,11 @@ import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, inspect, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
-from connector import tls
+from connector import migrations, tls
 from connector.config import Settings
 from connector.destinations import build_destinations
 from connector.redaction import redact
@@ -64,27 +64,40 @@ def database(url: str) -> Finding:
         if path.exists():
             try:
                 with sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True) as connection:
-                    connection.execute("SELECT count(*) FROM sqlite_master").fetchone()
+                    tables = {name for (name,) in connection.execute("SELECT name FROM sqlite_master")}
+                    found = (connection.execute("SELECT version_num FROM alembic_version").fetchone() or [None])[0] \
+                        if "alembic_version" in tables else None
             except sqlite3.Error as exc:
                 return Finding(False, "database", f"cannot read {path}: {exc} (check CONNECTOR_DATABASE_URL)")
             if not os.access(path, os.R_OK | os.W_OK):
                 return Finding(False, "database", f"{path} is not writable by this user (check CONNECTOR_DATABASE_URL)")
-            return Finding(True, "database", f"{shown}")
+            return Finding(True, "database", f"{shown} ({_schema(found, 'deliveries' in tables)})")
         folder = path.parent
         if not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK):
             return Finding(False, "database", f"cannot create {path}: {folder} is not a writable directory "
                                               "(check CONNECTOR_DATABASE_URL)")
         return Finding(True, "database", f"{shown} (will be created)")
     try:
-        engine = create_engine(url)
+        engine = create_engine(url, connect_args={} if "connect_timeout" in parsed.query else {"connect_timeout": 10})
         try:
             with engine.connect() as connection:
                 connection.execute(text("SELECT 1"))
+                found, tables = migrations.current(connection), inspect(connection).has_table("deliveries")
         finally:
             engine.dispose()
     except (SQLAlchemyError, ImportError) as exc:
-        return Finding(False, "database", f"cannot connect: {redact(exc).splitlines()[0]} (check CONNECTOR_DATABASE_URL)")
-    return Finding(True, "database", shown)
+        why = redact(getattr(exc, "orig", None) or exc).strip().splitlines()
+        return Finding(False, "database", f"cannot connect to CONNECTOR_DATABASE_URL={shown}: "
+                                          f"{why[0] if why else type(exc).__name__}")
+    return Finding(True, "database", f"{shown} ({_schema(found, tables)})")
+
+
+def _schema(found: str | None, tables: bool = False) -> str:
+    head = migrations.head()
+    if found is None:
+        return (f"written before migrations: upgraded to schema revision {head} at the next start" if tables
+                else "schema not created yet: the first `run`, `poll` or `backfill` creates it")
+    return f"schema revision {found}" + ("" if found == head else f", upgraded to {head} at the next start")
 
 
 def sources(settings: Settings) -> list[Finding]:

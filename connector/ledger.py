@@ -1,9 +1,10 @@
-"""The ledger: SQLite (through SQLModel) as a transactional outbox.
+"""The ledger: SQLite or PostgreSQL (through SQLModel) as a transactional outbox; schema by Alembic.
 
 One row per (source, store, order id, destination) — the UNIQUE constraint is what keeps an
 order from being sent twice. The order snapshot is stored once so retries never need the
 platform again. The poll cursor advances in the same transaction as the orders it covers.
-Write transactions start with BEGIN IMMEDIATE; no transaction is held across an HTTP call:
+Write transactions start with BEGIN IMMEDIATE on SQLite; claims take rows FOR UPDATE SKIP LOCKED on
+PostgreSQL, so two processes never claim the same delivery. No transaction is held across an HTTP call:
 rows are claimed (`sending`, with a lease), committed, sent, then recorded.
 """
 
@@ -20,13 +21,14 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Column, DateTime, Index, UniqueConstraint, event, func, inspect, or_, update
+from sqlalchemy import Column, DateTime, Index, UniqueConstraint, event, func, or_, update
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, Session, SQLModel, col, create_engine, select
 
-from connector.errors import LedgerUnavailable
+from connector import migrations
+from connector.errors import BadInput, LedgerUnavailable
 from connector.orders import Order, Rejected
 from connector.redaction import redact
 
@@ -147,6 +149,19 @@ class Cursor(SQLModel, table=True):
     done: bool = False
 
 
+class PollLease(SQLModel, table=True):
+    """Which instance polls a store: one at a time; the others only deliver (several instances, one ledger)."""
+
+    __tablename__ = "poll_leases"
+
+    source: str = Field(primary_key=True)
+    store: str = Field(primary_key=True)
+    holder: str | None = None  # process_token() of the instance that polls it (kept after release: the last one)
+    taken_at: datetime | None = _time()  # when that instance took the poll over
+    renewed_at: datetime | None = _time()  # when it last started a poll
+    expires_at: datetime | None = _time()  # free from then on: a crashed holder's lease runs out; a clean stop ends it
+
+
 @dataclass(frozen=True)
 class Claim:
     delivery_id: int
@@ -230,7 +245,12 @@ BUSY_TIMEOUT = 30.0  # seconds a write waits for another process's lock; `?timeo
 def make_engine(url: str) -> Engine:
     is_sqlite = url.startswith("sqlite")
     busy = float(make_url(url).query.get("timeout", BUSY_TIMEOUT)) if is_sqlite else BUSY_TIMEOUT  # type: ignore[arg-type]
-    engine = create_engine(url, connect_args={"timeout": busy, "check_same_thread": False} if is_sqlite else {})
+    if is_sqlite:
+        engine = create_engine(url, connect_args={"timeout": busy, "check_same_thread": False})
+    else:  # a server: give up connecting after 10 s unless the URL says otherwise; drop dead pooled connections
+        query = make_url(url).query
+        engine = create_engine(url, pool_pre_ping=True,
+                               connect_args={} if "connect_timeout" in query else {"connect_timeout": 10})
     if is_sqlite:
 
         @event.listens_for(engine, "connect")
@@ -250,13 +270,16 @@ def make_engine(url: str) -> Engine:
     return engine
 
 
-# Columns added after the first release. SQLModel's create_all makes missing tables, never missing
-# columns, so until migrations (Alembic) arrive, Ledger start-up adds these to an older ledger file:
-# one ALTER TABLE ADD COLUMN each, only when absent, inside a write transaction (two processes
-# starting together cannot both add it). Each must be nullable: old rows get NULL.
-BRIDGED_COLUMNS: tuple[tuple[str, str], ...] = (
-    ("deliveries", "first_failed_at"),
-)
+DATABASE_URL = "CONNECTOR_DATABASE_URL"
+
+
+class DatabaseUnreachable(BadInput):
+    """The database server cannot be reached or refuses us (wrong password, no such database): a setting to fix."""
+
+    def __init__(self, url: str, exc: BaseException) -> None:
+        why = redact(getattr(exc, "orig", None) or exc).strip().splitlines()
+        super().__init__(f"cannot connect to the ledger database {DATABASE_URL}={redact(url)}: "
+                         f"{why[0] if why else type(exc).__name__}")
 
 
 class Ledger:
@@ -265,27 +288,17 @@ class Ledger:
         self.path = (make_url(url).database or url) if url.startswith("sqlite") else redact(url)
         self.engine = make_engine(url)
         self._writer = self.engine.execution_options(immediate=True)
-        with self._unavailable_as_one_line():
-            SQLModel.metadata.create_all(self.engine)
-            self._add_bridged_columns()
+        try:
+            with self._unavailable_as_one_line():
+                self.revision = migrations.upgrade(self.engine)  # under a lock; a read when already up to date
+        except OperationalError as exc:
+            self.engine.dispose()
+            if url.startswith("sqlite"):
+                raise
+            raise DatabaseUnreachable(url, exc) from exc
 
     def close(self) -> None:
         self.engine.dispose()
-
-    def _add_bridged_columns(self) -> None:
-        def missing(conn: Any) -> list[tuple[str, str]]:
-            present = {(table, c["name"]) for table in {t for t, _ in BRIDGED_COLUMNS}
-                       for c in inspect(conn).get_columns(table)}
-            return [pair for pair in BRIDGED_COLUMNS if pair not in present]
-
-        with self.engine.connect() as conn:  # a read first: `status` must work while another process writes
-            if not missing(conn):
-                return
-        with self._writer.begin() as conn:  # checked again under the write lock
-            for table, name in missing(conn):
-                column = SQLModel.metadata.tables[table].c[name]
-                assert column.nullable, f"{table}.{name} must be nullable to be added to an existing ledger"
-                conn.exec_driver_sql(f"ALTER TABLE {table} ADD COLUMN {name} {column.type.compile(dialect=conn.dialect)}")
 
     @contextmanager
     def _unavailable_as_one_line(self) -> Iterator[None]:
@@ -412,15 +425,11 @@ class Ledger:
         if isinstance(order, Rejected):
             values.update(state=State.DEAD, reason=f"{MALFORMED}: {order.reason}")
         dialect = s.get_bind().dialect.name
-        if dialect == "sqlite":
-            from sqlalchemy.dialects.sqlite import insert
-        elif dialect == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert  # type: ignore[assignment]
-        else:  # pragma: no cover - only sqlite and postgresql are supported
-            raise RuntimeError(f"unsupported database: {dialect}")
-        statement = insert(Delivery).values(**values).on_conflict_do_nothing(
+        statement = _insert(dialect, Delivery).values(**values).on_conflict_do_nothing(
             index_elements=["source", "store", "order_id", "destination"]
         )
+        if dialect == "postgresql":  # count what RETURNING gives back: rowcount is -1 there
+            return len(s.connection().execute(statement.returning(Delivery.__table__.c.id)).all())  # type: ignore[attr-defined]
         return s.exec(statement).rowcount or 0  # type: ignore[call-overload]
 
     def _advance(self, s: Session, source: str, store: str, name: str, position: datetime,
@@ -448,6 +457,40 @@ class Ledger:
             row.done = row.done or done
             s.add(row)
 
+    # -- who polls which store ----------------------------------------------------------------
+
+    def take_poll(self, source: str, store: str, *, ttl: float, now: datetime | None = None) -> tuple[bool, PollLease]:
+        """Take (or renew) the poll of one store for `ttl` seconds; False with the holder's lease when
+        another live instance holds it. Free when never taken, released, run out, or its holder is a
+        gone process of this host."""
+        now = now or utcnow()
+        me = process_token()
+        with self.write() as s:
+            s.connection().execute(_insert(s.get_bind().dialect.name, PollLease).values(
+                source=source, store=store).on_conflict_do_nothing(index_elements=["source", "store"]))
+            row = s.exec(select(PollLease).where(PollLease.source == source, PollLease.store == store)
+                         .with_for_update()).one()  # PostgreSQL: a row lock; SQLite: BEGIN IMMEDIATE already
+            free = (row.holder in (None, me) or row.expires_at is None or row.expires_at <= now
+                    or _local_process_gone(row.holder))
+            if free:
+                if row.holder != me or row.expires_at is None or row.expires_at <= now:
+                    row.taken_at = now
+                row.holder, row.renewed_at, row.expires_at = me, now, now + timedelta(seconds=ttl)
+                s.add(row)
+            return free, row
+
+    def release_polls(self, now: datetime | None = None) -> int:
+        """A clean stop: the stores this process polls are free for another instance at once."""
+        now = now or utcnow()
+        with self.write() as s:
+            result = s.exec(update(PollLease).where(col(PollLease.holder) == process_token(),  # type: ignore[call-overload]
+                                                    col(PollLease.expires_at) > now).values(expires_at=now))
+            return result.rowcount or 0
+
+    def poll_leases(self) -> list[PollLease]:
+        with self.read() as s:
+            return list(s.exec(select(PollLease).order_by(col(PollLease.source), col(PollLease.store))).all())
+
     # -- delivering ------------------------------------------------------------------------
 
     def claim(self, destination: str, limit: int, *, lease: float, now: datetime | None = None) -> list[Claim]:
@@ -463,6 +506,7 @@ class Ledger:
                        or_(col(Delivery.next_attempt_at).is_(None), col(Delivery.next_attempt_at) <= now))
                 .order_by(col(Delivery.next_attempt_at).is_not(None), col(Delivery.next_attempt_at), col(Delivery.id))
                 .limit(limit)
+                .with_for_update(skip_locked=True, of=Delivery)  # PostgreSQL; SQLite's BEGIN IMMEDIATE serialises
             ).all()
             for delivery, record in rows:
                 if record.error is not None and not record.content_hash:
@@ -524,7 +568,8 @@ class Ledger:
         now = now or utcnow()
         recovered = 0
         with self.write() as s:
-            rows = s.exec(select(Delivery).where(Delivery.state == State.SENDING)).all()
+            rows = s.exec(select(Delivery).where(Delivery.state == State.SENDING)
+                          .with_for_update(skip_locked=True)).all()  # another instance recovering takes the others
             for row in rows:
                 if (row.lease_until is not None and row.lease_until < now) or _local_process_gone(row.claimed_by):
                     row.state = State.RETRYING
@@ -653,6 +698,17 @@ class Ledger:
         with self.read() as s:
             return s.exec(select(func.min(Delivery.next_attempt_at)).where(
                 Delivery.destination == destination, col(Delivery.state).in_(DUE_STATES))).first()
+
+
+def _insert(dialect: str, table: Any) -> Any:
+    """INSERT with ON CONFLICT, in the dialect's own words."""
+    if dialect == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert
+    elif dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert  # type: ignore[assignment]
+    else:  # pragma: no cover - only sqlite and postgresql are supported
+        raise RuntimeError(f"unsupported database: {dialect}")
+    return insert(table)
 
 
 def _order_id(order: Order | Rejected) -> str:

@@ -45,11 +45,16 @@ def collect(settings: Settings) -> dict[str, Any]:
             "last_poll_at": _iso(c.last_poll_at), "last_poll_seen": c.last_poll_seen,
             "last_poll_enqueued": c.last_poll_enqueued, "last_error": c.last_error, "done": c.done,
         } for c in ledger.cursors()]
+        polls = [{"source": p.source, "store": p.store, "holder": p.holder, "held": _live(p.expires_at, now),
+                  "taken_at": _iso(p.taken_at), "last_poll_started_at": _iso(p.renewed_at),
+                  "expires_at": _iso(p.expires_at)} for p in ledger.poll_leases()]
         problems = ledger.unreadable(limit=50)
         for row in problems["latest"]:
             row.update(first_seen_at=_iso(row["first_seen_at"]), updated_at=_iso(row["updated_at"]))
         return {"generated_at": _iso(utcnow()), "database": redact(settings.database_url),
+                "schema_revision": ledger.revision,  # the ledger's Alembic revision (brought up to date on opening)
                 "sources_enabled": settings.sources, "destinations": destinations, "cursors": cursors,
+                "polls": polls,  # which instance polls which store (several instances on one ledger)
                 "orders_not_read": problems}
     finally:
         ledger.close()
@@ -70,12 +75,17 @@ def _backlog(backlog: Backlog | None, now: datetime, retry_for: float) -> dict[s
             "failing_since": _iso(backlog.failing_since), "dead_after": dead_after}
 
 
+def _live(until: datetime | None, now: datetime) -> bool:
+    return until is not None and until > now
+
+
 def _iso(value: datetime | None) -> str | None:
     return value.isoformat(timespec="seconds") if value else None
 
 
 def render(report: dict[str, Any], console: Console) -> None:
     """Plain lines, one fact per line: nothing is cut on a narrow terminal, and a pipe gets plain text."""
+    console.print(f"Ledger {report['database']}: schema revision {report['schema_revision']}", markup=False)
     console.print(f"Deliveries by destination ({report['database']})", style="bold", markup=False)
     if not report["destinations"]:
         console.print("  none yet", markup=False)
@@ -118,3 +128,10 @@ def render(report: dict[str, Any], console: Console) -> None:
                       + (", done" if c["done"] else ""), markup=False)
         if c["last_error"]:
             console.print(f"  last error: {c['last_error']}", markup=False)
+    for p in report.get("polls", []):
+        if p["held"]:
+            console.print(f"{p['source']} {p['store']} polled by {p['holder']} since {p['taken_at']}, last poll started "
+                          f"{p['last_poll_started_at']}, lease until {p['expires_at']}", markup=False)
+        else:
+            console.print(f"{p['source']} {p['store']} polled by no instance now (last {p['holder'] or '-'}, "
+                          f"until {p['expires_at'] or '-'})", markup=False)

@@ -29,11 +29,12 @@ class Connector:
     """`python -m connector …` against the sandbox, with its own ledger file."""
 
     def __init__(self, wc: WooCommerceSandbox | None, sonarid: SonarIDSandbox, tmp: Path,
-                 bc: BigCommerceSandbox | None = None) -> None:
+                 bc: BigCommerceSandbox | None = None, url: str | None = None) -> None:
         self.wc, self.sonarid, self.tmp, self.bc = wc, sonarid, tmp, bc
         self.database = tmp / "connector.db"
+        url = url or f"sqlite:///{self.database}"  # a PostgreSQL URL: the ledger lives there instead
         self.env = {**sandbox_env(wc, sonarid, self.database, bc), "CONNECTOR_RETRY_BASE": "0",
-                    "CONNECTOR_ENV_FILE": str(tmp / "none.env")}
+                    "CONNECTOR_ENV_FILE": str(tmp / "none.env"), "CONNECTOR_DATABASE_URL": url}
         self.runs: list[Run] = []
 
     def environment(self, **overrides: str) -> dict[str, str]:
@@ -54,8 +55,12 @@ class Connector:
                                 env=self.environment(**overrides), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                 text=True)
 
+    @property
+    def url(self) -> str:
+        return self.env["CONNECTOR_DATABASE_URL"]
+
     def ledger(self) -> Ledger:
-        return Ledger(f"sqlite:///{self.database}")
+        return Ledger(self.url)
 
     def states(self, destination: str = "sonarid") -> dict[str, str]:
         ledger = self.ledger()
@@ -80,6 +85,12 @@ def sonarid() -> Iterator[SonarIDSandbox]:
 @pytest.fixture
 def connector(wc: WooCommerceSandbox, sonarid: SonarIDSandbox, tmp_path: Path) -> Connector:
     return Connector(wc, sonarid, tmp_path)
+
+
+@pytest.fixture
+def any_connector(wc: WooCommerceSandbox, sonarid: SonarIDSandbox, tmp_path: Path, database_url: str) -> Connector:
+    """`connector` with its ledger on each backend in turn (SQLite, PostgreSQL)."""
+    return Connector(wc, sonarid, tmp_path, url=database_url)
 
 
 @pytest.fixture

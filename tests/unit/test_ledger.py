@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import errno
 import sqlite3
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 
 from connector.errors import LedgerUnavailable
 from connector.ledger import Ledger, Rejected, State, unavailable_kind
@@ -24,13 +26,15 @@ def order(order_id: str = "1", email: str = "a@example.com", total: str = "10.00
 
 
 @pytest.fixture
-def ledger(tmp_path: Path) -> Ledger:
-    ledger = Ledger(f"sqlite:///{tmp_path / 'l.db'}")
+def ledger(database_url: str) -> Iterator[Ledger]:
+    """Each test below runs on SQLite and on PostgreSQL."""
+    ledger = Ledger(database_url)
     yield ledger
     ledger.close()
 
 
-def test_wal_mode(ledger: Ledger, tmp_path: Path) -> None:
+def test_wal_mode(tmp_path: Path) -> None:
+    Ledger(f"sqlite:///{tmp_path / 'l.db'}").close()
     assert sqlite3.connect(tmp_path / "l.db").execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 
@@ -69,12 +73,11 @@ def test_a_row_left_in_sending_by_a_dead_process_is_recovered(ledger: Ledger) ->
     ledger.enqueue("woocommerce", "shop", [order("1")], ["sonarid"])
     ledger.claim("sonarid", 10, lease=3600)
     assert ledger.recover() == 0  # our own live claim is not touched
-    ledger.engine.dispose()
-    with sqlite3.connect(ledger.url.removeprefix("sqlite:///")) as db:
-        db.execute("UPDATE deliveries SET claimed_by = 'localhost-gone:999999999'")
+    with ledger.engine.begin() as db:
+        db.execute(text("UPDATE deliveries SET claimed_by = 'localhost-gone:999999999'"))
     assert ledger.recover() == 0  # another host: only its lease can free it
-    with sqlite3.connect(ledger.url.removeprefix("sqlite:///")) as db:
-        db.execute("UPDATE deliveries SET lease_until = '2000-01-01 00:00:00'")
+    with ledger.engine.begin() as db:
+        db.execute(text("UPDATE deliveries SET lease_until = '2000-01-01 00:00:00'"))
     assert ledger.recover() == 1
     [row] = ledger.deliveries()
     assert row.state == State.RETRYING and row.ambiguous_attempts == 1
@@ -119,43 +122,6 @@ def test_requeue_dead(ledger: Ledger) -> None:
     assert ledger.requeue() == 0
     assert ledger.requeue(dead=True) == 1
     assert ledger.deliveries()[0].state == State.PENDING
-
-
-# A ledger file written before `first_failed_at` existed (the deliveries table of the first release).
-OLD_DELIVERIES = """CREATE TABLE deliveries (
-    id INTEGER NOT NULL, source VARCHAR NOT NULL, store VARCHAR NOT NULL, order_id VARCHAR NOT NULL,
-    destination VARCHAR NOT NULL, state VARCHAR NOT NULL, reason VARCHAR, attempts INTEGER NOT NULL,
-    ambiguous_attempts INTEGER NOT NULL, next_attempt_at DATETIME, lease_until DATETIME, claimed_by VARCHAR,
-    last_attempt_at DATETIME, status_code INTEGER, reference VARCHAR, message VARCHAR, response VARCHAR,
-    created_at DATETIME, updated_at DATETIME, delivered_at DATETIME,
-    PRIMARY KEY (id), CONSTRAINT uq_delivery UNIQUE (source, store, order_id, destination))"""
-
-
-def test_an_old_ledger_file_gains_the_new_column_and_keeps_its_rows(tmp_path: Path) -> None:
-    path = tmp_path / "old.db"
-    ledger = Ledger(f"sqlite:///{path}")
-    ledger.enqueue("woocommerce", "shop", [order("1"), order("2")], ["sonarid"])
-    ledger.close()
-    with sqlite3.connect(path) as db:  # back to the old shape, rows and all
-        db.execute("ALTER TABLE deliveries RENAME TO new_deliveries")
-        db.execute(OLD_DELIVERIES)
-        db.execute("INSERT INTO deliveries SELECT id, source, store, order_id, destination, state, reason, attempts, "
-                   "ambiguous_attempts, next_attempt_at, lease_until, claimed_by, last_attempt_at, status_code, "
-                   "reference, message, response, created_at, updated_at, delivered_at FROM new_deliveries")
-        db.execute("DROP TABLE new_deliveries")
-    with sqlite3.connect(path) as db:
-        assert "first_failed_at" not in {row[1] for row in db.execute("PRAGMA table_info(deliveries)")}
-
-    for _ in range(2):  # idempotent: the second start finds the column and adds nothing
-        upgraded = Ledger(f"sqlite:///{path}")
-        assert sorted(d.order_id for d in upgraded.deliveries()) == ["1", "2"]
-        upgraded.close()
-    upgraded = Ledger(f"sqlite:///{path}")
-    [claim, _] = upgraded.claim("sonarid", 10, lease=60, now=T0)
-    assert claim.first_failed_at is None
-    upgraded.record(claim.delivery_id, State.RETRYING, failing=True, now=T0)
-    assert upgraded.deliveries(order_id=claim.order.id)[0].first_failed_at == T0
-    upgraded.close()
 
 
 def test_the_first_failure_starts_the_horizon_and_success_or_retry_resets_it(ledger: Ledger) -> None:
