@@ -64,14 +64,14 @@ def database(url: str) -> Finding:
         if path.exists():
             try:
                 with sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True) as connection:
-                    tables = {name for (name,) in connection.execute("SELECT name FROM sqlite_master")}
+                    names = {name for (name,) in connection.execute("SELECT name FROM sqlite_master")}
                     found = (connection.execute("SELECT version_num FROM alembic_version").fetchone() or [None])[0] \
-                        if "alembic_version" in tables else None
+                        if "alembic_version" in names else None
             except sqlite3.Error as exc:
                 return Finding(False, "database", f"cannot read {path}: {exc} (check CONNECTOR_DATABASE_URL)")
             if not os.access(path, os.R_OK | os.W_OK):
                 return Finding(False, "database", f"{path} is not writable by this user (check CONNECTOR_DATABASE_URL)")
-            return Finding(True, "database", f"{shown} ({_schema(found, 'deliveries' in tables)})")
+            return Finding(True, "database", f"{shown} ({_schema(found, 'deliveries' in names)})")
         folder = path.parent
         if not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK):
             return Finding(False, "database", f"cannot create {path}: {folder} is not a writable directory "

@@ -21,7 +21,7 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Column, DateTime, Index, UniqueConstraint, event, func, or_, update
+from sqlalchemy import Column, DateTime, Index, UniqueConstraint, and_, event, func, or_, update
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.types import TypeDecorator
@@ -382,10 +382,10 @@ class Ledger:
                     new_deliveries += self._insert_delivery(s, source, store, _order_id(order), destination, order, now)
                 if changed:
                     # The order changed since we last saw it: what was skipped or refused may now go.
-                    result = s.exec(  # type: ignore[call-overload]
+                    result = s.exec(
                         update(Delivery)
                         .where(col(Delivery.source) == source, col(Delivery.store) == store,
-                               col(Delivery.order_id) == order.id,  # type: ignore[union-attr]
+                               col(Delivery.order_id) == _order_id(order),
                                col(Delivery.state).in_([State.SKIPPED, State.DEAD]))
                         .values(state=State.PENDING, attempts=0, next_attempt_at=None, first_failed_at=None, updated_at=now,
                                 reason="order changed on the platform; re-evaluating")
@@ -430,7 +430,7 @@ class Ledger:
         )
         if dialect == "postgresql":  # count what RETURNING gives back: rowcount is -1 there
             return len(s.connection().execute(statement.returning(Delivery.__table__.c.id)).all())  # type: ignore[attr-defined]
-        return s.exec(statement).rowcount or 0  # type: ignore[call-overload]
+        return s.exec(statement).rowcount or 0
 
     def _advance(self, s: Session, source: str, store: str, name: str, position: datetime,
                  rewind: bool = False) -> None:
@@ -483,7 +483,7 @@ class Ledger:
         """A clean stop: the stores this process polls are free for another instance at once."""
         now = now or utcnow()
         with self.write() as s:
-            result = s.exec(update(PollLease).where(col(PollLease.holder) == process_token(),  # type: ignore[call-overload]
+            result = s.exec(update(PollLease).where(col(PollLease.holder) == process_token(),
                                                     col(PollLease.expires_at) > now).values(expires_at=now))
             return result.rowcount or 0
 
@@ -500,8 +500,9 @@ class Ledger:
         with self.write() as s:
             rows = s.exec(
                 select(Delivery, OrderRecord)
-                .join(OrderRecord, (OrderRecord.source == Delivery.source) & (OrderRecord.store == Delivery.store)
-                      & (OrderRecord.order_id == Delivery.order_id))
+                .join(OrderRecord, and_(col(OrderRecord.source) == col(Delivery.source),
+                                        col(OrderRecord.store) == col(Delivery.store),
+                                        col(OrderRecord.order_id) == col(Delivery.order_id)))
                 .where(Delivery.destination == destination, col(Delivery.state).in_(DUE_STATES),
                        or_(col(Delivery.next_attempt_at).is_(None), col(Delivery.next_attempt_at) <= now))
                 .order_by(col(Delivery.next_attempt_at).is_not(None), col(Delivery.next_attempt_at), col(Delivery.id))
@@ -594,7 +595,7 @@ class Ledger:
         if order_id:
             statement = statement.where(col(Delivery.order_id) == order_id)
         with self.write() as s:
-            result = s.exec(statement.values(state=State.PENDING, next_attempt_at=now, attempts=0,  # type: ignore[call-overload]
+            result = s.exec(statement.values(state=State.PENDING, next_attempt_at=now, attempts=0,
                                              first_failed_at=None,  # a fresh retry horizon
                                              reason="re-queued by hand", updated_at=now))
             return result.rowcount or 0
@@ -674,7 +675,7 @@ class Ledger:
         with self.read() as s:
             return s.exec(select(Delivery).where(Delivery.destination == destination,
                                                  col(Delivery.state).in_(UNDELIVERED_STATES))
-                          .order_by(col(Delivery.created_at)).limit(1)).first()
+                          .order_by(col(Delivery.created_at), col(Delivery.id)).limit(1)).first()
 
     def backlog(self) -> dict[str, Backlog]:
         """Per destination with undelivered rows: how many, queued since when, failing since when."""
