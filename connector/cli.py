@@ -19,7 +19,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from connector import config, logs, wire
 from connector.adapters import words
 from connector.config import DESTINATIONS, SOURCES, ConfigError, Settings
-from connector.errors import BadInput, LedgerUnavailable
+from connector.errors import BadInput, DatabaseDown, LedgerUnavailable
 from connector.redaction import redact
 from connector.registry import of_kind
 
@@ -45,7 +45,7 @@ def guarded(fn: F) -> F:
             raise
         except KeyboardInterrupt:
             raise typer.Exit(130) from None
-        except LedgerUnavailable as exc:  # locked by another process, or its disk full: what to do, in one line
+        except (LedgerUnavailable, DatabaseDown) as exc:  # locked, disk full, server down: what to do, in one line
             log.debug("ledger unavailable", exc_info=True)
             err.print(f"error: {exc}", markup=False)
             raise typer.Exit(1) from None

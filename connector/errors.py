@@ -22,3 +22,9 @@ class LedgerUnavailable(Exception):
             text = (f"{self.what}: free some space there (the ledger needs it to record orders and outcomes), "
                     f"then run the command again")
         super().__init__(text)
+
+
+class DatabaseDown(Exception):
+    """The ledger's database server does not answer (not started yet, restarting, the network): exit 1,
+    so that systemd's Restart=on-failure tries again, where a setting to fix (a refused login) exits 2.
+    Its text is the one line a person reads (the password redacted)."""

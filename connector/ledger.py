@@ -28,7 +28,7 @@ from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, Session, SQLModel, col, create_engine, select
 
 from connector import migrations
-from connector.errors import BadInput, LedgerUnavailable
+from connector.errors import BadInput, DatabaseDown, LedgerUnavailable
 from connector.orders import Order, Rejected
 from connector.redaction import redact
 
@@ -282,6 +282,12 @@ class DatabaseUnreachable(BadInput):
                          f"{why[0] if why else type(exc).__name__}")
 
 
+#: what a database server says when it is not (yet) there: worth a restart, unlike a refused login
+_DOWN = ("connection refused", "timeout expired", "timed out", "could not connect", "the database system is starting up",
+         "the database system is shutting down", "server closed the connection", "no route to host",
+         "network is unreachable", "could not translate host name", "name or service not known")
+
+
 class Ledger:
     def __init__(self, url: str) -> None:
         self.url = url
@@ -295,6 +301,12 @@ class Ledger:
             self.engine.dispose()
             if url.startswith("sqlite"):
                 raise
+            text = str(getattr(exc, "orig", None) or exc).lower()
+            if any(sign in text for sign in _DOWN):
+                why = redact(getattr(exc, "orig", None) or exc).strip().splitlines()
+                raise DatabaseDown(f"the ledger database does not answer at {DATABASE_URL}={redact(url)}: "
+                                   f"{why[0] if why else type(exc).__name__} (is the server running? the service "
+                                   "retries)") from exc
             raise DatabaseUnreachable(url, exc) from exc
 
     def close(self) -> None:
