@@ -238,7 +238,8 @@ class Sophio(Destination):
                        f"({', '.join(self.settings.statuses)})")
         if not statuses and order.fulfilment not in TO_SHIP:
             raise Skip(f"{VENDOR} fulfils goods still to ship: status {order.status!r} is not in SOPHIO_STATUSES "
-                       f"(unset: the orders {' or '.join(sorted(TO_SHIP))}; this one is {order.fulfilment})")
+                       f"(not set, so the orders still {' or '.join(sorted(s.replace('_', ' ') for s in TO_SHIP))}; "
+                       f"this one is {order.fulfilment.replace('_', ' ')})")
         if not order.needs_shipping:
             raise Skip(f"{VENDOR} fulfils goods still to ship: the order needs no shipping")
 

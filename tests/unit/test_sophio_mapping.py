@@ -184,7 +184,7 @@ def test_by_default_sophio_takes_the_orders_still_to_ship_by_their_fulfilment_st
     if sent:
         assert SOPHIO.build(order)["orderNumber"] == "296594"
     else:
-        with pytest.raises(Skip, match=f"status '{status}' is not in SOPHIO_STATUSES .unset: the orders "):
+        with pytest.raises(Skip, match=f"status '{status}' is not in SOPHIO_STATUSES .not set, so the orders still "):
             SOPHIO.build(order)
 
 
