@@ -86,7 +86,7 @@ def _iso(value: datetime | None) -> str | None:
 def render(report: dict[str, Any], console: Console) -> None:
     """Plain lines, one fact per line: nothing is cut on a narrow terminal, and a pipe gets plain text."""
     console.print(f"Ledger {report['database']}: schema revision {report['schema_revision']}", markup=False)
-    console.print(f"Deliveries by destination ({report['database']})", style="bold", markup=False)
+    console.print("Deliveries by destination", style="bold", markup=False)
     if not report["destinations"]:
         console.print("  none yet", markup=False)
     for d in report["destinations"]:

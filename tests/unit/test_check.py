@@ -48,7 +48,8 @@ def test_a_new_sqlite_file_will_be_created_and_an_existing_one_is_read(tmp_path:
     assert database(f"sqlite:///{path}") == Finding(True, "database", f"sqlite:///{path} (will be created)")
     assert not path.exists()  # check creates nothing
     path.write_bytes(b"")  # an empty file is an empty SQLite database
-    assert database(f"sqlite:///{path}") == Finding(True, "database", f"sqlite:///{path}")
+    assert database(f"sqlite:///{path}") == Finding(
+        True, "database", f"sqlite:///{path} (schema not created yet: the first `run`, `poll` or `backfill` creates it)")
 
 
 def test_database_problems_name_connector_database_url(tmp_path: Path) -> None:

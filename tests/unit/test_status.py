@@ -14,6 +14,7 @@ from rich.console import Console
 from connector import config
 from connector.ledger import Ledger, State
 from connector.orders import Address, Order, Rejected
+from connector import migrations
 from connector.status import collect, render
 
 T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
@@ -50,7 +51,7 @@ def test_an_empty_ledger(database: str) -> None:
     assert sonarid["backlog"] == {"count": 0, "oldest_since": None, "age_seconds": 0, "failing_since": None,
                                   "dead_after": None}
     assert report["cursors"] == [] and report["sources_enabled"] == []
-    assert text(report) == [f"Deliveries by destination ({database})",
+    assert text(report) == [f"Ledger {database}: schema revision {migrations.head()}", "Deliveries by destination",
                             "sonarid: 0 pending, 0 sending, 0 delivered, 0 retrying, 0 dead, 0 skipped",
                             "Sources", "  not polled yet"]
 
