@@ -29,7 +29,7 @@ class App:
             max_attempts=settings.max_attempts, retry_for=settings.retry_for, concurrency=settings.concurrency_for,
             timeout=settings.http_timeout,
         )
-        self._not_polling: set[tuple[str, str]] = set()  # stores another instance polls (warned once)
+        self.held_elsewhere: dict[tuple[str, str], str] = {}  # (source, store) another instance polls → that instance
         recovered = self.ledger.recover()
         if recovered:
             log.warning("%d deliveries were left in `sending` by a stopped process; they will be resent "
@@ -52,13 +52,16 @@ class App:
         """One instance polls a store at a time (the others deliver); the lease outlives a few intervals."""
         held, lease = self.ledger.take_poll(name, store, ttl=max(POLL_LEASE, 3 * self.settings.poll_interval))
         key = (name, store)
-        if not held and key not in self._not_polling:
+        if not held and key not in self.held_elsewhere:  # warned once
             log.warning("another instance (%s) holds the poll of %s %s until %s: this one only delivers, and takes "
                         "the poll over when that one stops", lease.holder, name, store,
                         lease.expires_at.isoformat(timespec="seconds") if lease.expires_at else "-")
-        elif held and key in self._not_polling:
+        elif held and key in self.held_elsewhere:
             log.info("took over the poll of %s %s (the instance that held it stopped)", name, store)
-        (self._not_polling.discard if held else self._not_polling.add)(key)
+        if held:
+            self.held_elsewhere.pop(key, None)
+        else:
+            self.held_elsewhere[key] = lease.holder or "?"
         return held
 
     def deliver(self, stop: threading.Event | None = None) -> PassReport:

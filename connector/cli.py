@@ -154,6 +154,9 @@ def poll(source: SourceOpt = None) -> None:
     for r in reports:
         out.print(f"{r.source} {r.store}: {r.seen} seen, {r.new_orders} new, {r.enqueued} deliveries queued"
                   + _problems(r) + (f" — error: {r.error}" if r.error else ""), markup=False)
+    for (name, store), holder in pipeline.held_elsewhere.items():
+        out.print(f"{name} {store}: not polled, another instance ({holder}) holds its poll; this run only delivered",
+                  markup=False)
     _print_pass(delivered)
     if any(r.error for r in reports) or delivered.paused:
         raise typer.Exit(1)

@@ -206,3 +206,24 @@ def test_a_wrong_secret_over_plain_http_names_the_url_and_then_the_secret(connec
     output = run.out + run.err
     assert "Invalid signature" in output and "WOOCOMMERCE_URL must be exactly the store's address" in output
     assert "if it is, check WOOCOMMERCE_CONSUMER_SECRET" in output and "cs_not_the_secret" not in output
+
+
+def test_a_poll_while_another_instance_holds_the_store_says_so_and_only_delivers(connector: Connector) -> None:
+    order = connector.wc.add_order(one(45))
+    assert connector("poll").code == 0  # the ledger exists, the store is known
+    store = json.loads(connector("status", "--json").out)["cursors"][0]["store"]
+    later = connector.wc.add_order(one(46))
+    ledger = connector.ledger()
+    try:
+        held, _ = ledger.take_poll("woocommerce", store, ttl=600)  # this test's process: a live instance
+        assert held
+        run = connector("poll")
+    finally:
+        ledger.release_polls()
+        ledger.close()
+    assert run.code == 0, run.err
+    assert f"woocommerce {store}: not polled, another instance (" in run.out and "this run only delivered" in run.out
+    assert str(later["id"]) not in connector.states()  # the store was not read by this run
+    assert connector.states() == {str(order["id"]): "delivered"}
+    assert connector("poll").code == 0  # released: polled again
+    assert connector.states()[str(later["id"])] == "delivered"
