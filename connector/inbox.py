@@ -184,9 +184,9 @@ class Inbox:
 
     def summary(self) -> Summary:
         with self.ledger.read() as s:
-            counts = {state: count for state, count in s.exec(
+            counts = dict(s.exec(
                 select(InboxEvent.state, func.count()).where(InboxEvent.source == self.source)
-                .group_by(col(InboxEvent.state))).all()}
+                .group_by(col(InboxEvent.state))).all())
             oldest = s.exec(select(func.min(InboxEvent.received_at)).where(
                 InboxEvent.source == self.source, InboxEvent.state == EventState.WAITING)).first()
             upcoming = s.exec(select(func.min(InboxEvent.next_attempt_at)).where(

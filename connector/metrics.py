@@ -10,10 +10,11 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from datetime import datetime
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Histogram, disable_created_metrics
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+disable_created_metrics()  # type: ignore[no-untyped-call]  # no `_created` series beside each counter
 REGISTRY = CollectorRegistry(auto_describe=True)
 
 ORDERS_READ = Counter("connector_orders_read", "Platform orders read, per source", ["source"], registry=REGISTRY)

@@ -17,6 +17,7 @@ SoPost ships them itself (nothing for a fulfilment destination to ship).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 from collections.abc import Iterator
@@ -309,13 +310,12 @@ class SoPost(Source):
 
     def probe(self) -> str:
         """One harmless authenticated read: an order id that cannot exist; 404 means the credentials were taken."""
-        try:
+        with contextlib.suppress(NotFound):
             self.fetch(NIL_ORDER, attempts=1)
-        except NotFound:
-            pass
         return (f"SoPost API {self.settings.api_url}: credentials accepted (GET /orders/{NIL_ORDER} answered 404 "
                 f"as expected); webhook path set; statuses sent on {','.join(self.settings.statuses)}, to "
-                f"{','.join(self.settings.destinations)}; consent {'required' if self.settings.require_consent else 'not required'}")
+                f"{','.join(self.settings.destinations)}; consent "
+                f"{'required' if self.settings.require_consent else 'not required'}")
 
     # -- Source ------------------------------------------------------------------------------
 
