@@ -40,7 +40,7 @@ from waitress import wasyncore
 from waitress.server import BaseWSGIServer, create_server
 
 from connector import metrics
-from connector.errors import LedgerUnavailable
+from connector.errors import BadInput, LedgerUnavailable
 from connector.inbox import Inbox
 from connector.ledger import utcnow
 from connector.redaction import redact
@@ -212,7 +212,7 @@ def _one_line(exc: BaseException) -> str:
     return lines[0] if lines else type(exc).__name__
 
 
-class ListenError(Exception):
+class ListenError(BadInput):
     """The listener cannot bind its address (in use, not this host's): a setting to fix."""
 
 

@@ -27,6 +27,7 @@ def sandbox_env(wc: WooCommerceSandbox | None, sonarid: SonarIDSandbox, database
         "CONNECTOR_DATABASE_URL": f"sqlite:///{database}",
         "CONNECTOR_RETRY_BASE": "1",
         "CONNECTOR_LOOKBACK": "600",
+        "CONNECTOR_LISTEN": "127.0.0.1:0",  # a free port: several services side by side never collide
         "SONARID_URL": sonarid.url,
         "SONARID_API_KEY": SONARID_KEY,
     }
