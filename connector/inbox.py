@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Index, UniqueConstraint, func, or_
 from sqlmodel import Field, SQLModel, col, select
 
-from connector.ledger import EnqueueResult, UTCDateTime, _insert, _time, process_token, utcnow
+from connector.ledger import EnqueueResult, UTCDateTime, _insert, _local_process_gone, _time, process_token, utcnow
 from connector.orders import Order, Rejected
 from connector.redaction import redact
 
@@ -155,6 +155,21 @@ class Inbox:
             reason = "order recorded" + (f"; {order.reason}" if isinstance(order, Rejected) else "")
             self._update(s, event_id, EventState.DONE, reason, order_status=status, next_attempt_at=None, now=now)
         return result
+
+    def recover(self, now: datetime | None = None) -> int:
+        """Events leased to a process of this host that is gone (killed mid-read) are free again at once."""
+        now = now or utcnow()
+        freed = 0
+        with self.ledger.write() as s:
+            for row in s.exec(select(InboxEvent).where(
+                    InboxEvent.source == self.source, col(InboxEvent.state).in_(OPEN_STATES),
+                    col(InboxEvent.claimed_by).is_not(None), col(InboxEvent.lease_until) > now)
+                    .with_for_update(skip_locked=True)).all():
+                if _local_process_gone(row.claimed_by):
+                    row.lease_until = row.claimed_by = None
+                    s.add(row)
+                    freed += 1
+        return freed
 
     def release(self, event_ids: Sequence[int]) -> None:
         """A clean stop: leases of events this process claimed but did not finish end now."""

@@ -58,10 +58,16 @@ class Intake:
         self.destinations = list(destinations)
         self.retry_base, self.retry_cap, self.retry_for = retry_base, retry_cap, retry_for
         self.on_enqueued = on_enqueued
+        self._recovered = False
 
     def run_due(self, stop: threading.Event | None = None) -> IntakeReport:
         """Every due event, batch by batch, until none is due (or `stop`)."""
         report = IntakeReport()
+        if not self._recovered:
+            freed = self.inbox.recover()
+            self._recovered = True
+            if freed:
+                log.warning("%d SoPost events were being read by a process that stopped; reading them again", freed)
         while not (stop and stop.is_set()):
             claimed = self.inbox.claim(BATCH, lease=LEASE)
             if not claimed:

@@ -12,8 +12,10 @@ from connector.sandbox import (
     OrderProtectionSandbox,
     SonarIDSandbox,
     SophioSandbox,
+    SoPostSandbox,
     WooCommerceSandbox,
 )
+from connector.sandbox.sopost import ORGANISATION
 
 WC_KEY, WC_SECRET, SONARID_KEY = "ck_sandbox_key", "cs_sandbox_secret", "sk_test_sandbox"
 ORDERPROTECTION_TOKEN, SOPHIO_KEY, SOPHIO_SECRET = "op_test_sandbox", "sophio_sandbox", "orders_sandbox"
@@ -47,6 +49,15 @@ def orderprotection_env(server: OrderProtectionSandbox) -> dict[str, str]:
 def sophio_env(server: SophioSandbox) -> dict[str, str]:
     """The settings that turn Sophio on, pointed at its sandbox."""
     return {"SOPHIO_STORE_URL": server.url, "SOPHIO_API_KEY": server.api_key, "SOPHIO_API_SECRET": server.api_secret}
+
+
+SOPOST_WEBHOOK_SECRET = "sandbox-webhook-secret-0123456789"
+
+
+def sopost_env(server: SoPostSandbox, *, organisation: str = ORGANISATION) -> dict[str, str]:
+    """The settings that turn SoPost on, pointed at its sandbox."""
+    return {"SOPOST_API_URL": server.url, "SOPOST_API_KEY": server.api_key, "SOPOST_API_SECRET": server.api_secret,
+            "SOPOST_WEBHOOK_SECRET": SOPOST_WEBHOOK_SECRET, "SOPOST_ORGANISATION_ID": organisation}
 
 
 def fresh_order(order: dict[str, Any], status: str = "processing") -> dict[str, Any]:
