@@ -263,6 +263,7 @@ def show(
     as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
 ) -> None:
     """One order's whole story: its key facts and, per destination, the state, attempts and every answer."""
+    from connector import inbox_view
     from connector.ledger import Ledger
     from connector.show import collect, render
 
@@ -270,15 +271,17 @@ def show(
     ledger = Ledger(settings().database_url)
     try:
         orders = collect(ledger, order.strip(), source)
+        events = inbox_view.events(ledger, order.strip(), source)  # a webhook source's events about it (SoPost)
     finally:
         ledger.close()
-    if not orders:
+    if not orders and not events:
         raise BadInput(f"order {order} is not in the ledger" + (f" for {source}" if source else "")
                        + " (not read yet, or not in the configured statuses: see `connector status`)")
     if as_json:
-        out.print_json(json.dumps(orders, default=str))
+        out.print_json(json.dumps([*orders, *([{"inbox_events": events}] if events else [])], default=str))
     else:
         render(orders, out)
+        inbox_view.render_events(events, out)
 
 
 @app.command()
