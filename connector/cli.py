@@ -183,11 +183,13 @@ def _print_pass(report: Any) -> None:
 @app.command()
 @guarded
 def backfill(
-    since: Annotated[str, typer.Option("--since", help="YYYY-MM-DD or ISO 8601 (UTC unless it says otherwise)")],
+    since: Annotated[str | None, typer.Option("--since", help="YYYY-MM-DD or ISO 8601 (UTC unless it says otherwise)")] = None,
     until: Annotated[str | None, typer.Option("--until", help="end of the range, exclusive (default: now)")] = None,
     source: SourceOpt = None,
     destination: DestinationOpt = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="count what would be queued; write nothing, send nothing")] = False,
+    ids: Annotated[str | None, typer.Option(
+        "--ids", help="--source sopost: a file of order ids, one a line (a SoPost export), whose events were missed")] = None,
 ) -> None:
     """Historical orders by creation date into the ledger, then delivered. Resumable."""
     from connector.app import App
@@ -195,6 +197,16 @@ def backfill(
 
     check_name(source, SOURCES, "--source")
     check_name(destination, DESTINATIONS, "--destination")
+    if ids is not None or source == "sopost":
+        from connector.sopost_backfill import backfill_ids
+
+        if ids is None or source != "sopost" or since or until or dry_run:
+            raise BadInput("--ids FILE goes with --source sopost, without --since, --until or --dry-run "
+                           "(SoPost orders are read by id)")
+        backfill_ids(settings(), ids, out, err)
+        return
+    if since is None:
+        raise BadInput("--since: required (YYYY-MM-DD or an ISO 8601 time)")
     start, end = parse_date(since, "--since"), parse_date(until, "--until") if until else None
     if end is not None and end <= start:
         raise BadInput("--until: must be after --since")
@@ -326,6 +338,29 @@ def preview(
         raise BadInput(f"{file}: not JSON ({exc})") from None
     payload = render_payload(raw, source, destination, config.load(), any_status=any_status)
     sys.stdout.write(wire.dumps(payload, indent=2) + "\n")
+
+
+webhooks = typer.Typer(no_args_is_help=True, help="Webhooks that point at this service (SoPost).")
+app.add_typer(webhooks, name="webhooks")
+
+
+@webhooks.command("register")
+@guarded
+def webhooks_register(
+    url: Annotated[str, typer.Option("--url", help="the public https:// URL of POST /webhooks/sopost/<SOPOST_WEBHOOK_SECRET> "
+                                                   "(through the reverse proxy)")],
+    source: Annotated[str, typer.Option("--source", help="sopost")] = "sopost",
+    campaign: Annotated[str | None, typer.Option("--campaign", help="one campaign's UUID instead of the whole "
+                                                                    "organisation (SOPOST_ORGANISATION_ID)")] = None,
+) -> None:
+    """Create the SoPost webhook (OrderEvent) that points at this service; prints its id."""
+    from connector.sopost_backfill import register
+
+    if source != "sopost":
+        raise BadInput(f"--source: only sopost sends webhooks (got {source!r})")
+    hook = register(settings(), url, campaign)
+    out.print(f"webhook {hook.get('id') or '(no id given)'} created: OrderEvent for "
+              f"{hook.get('entity_type', '?')} {hook.get('entity_id', '?')}", markup=False)
 
 
 @app.command()
