@@ -70,3 +70,13 @@ def test_check_validates_sopost_and_reads_once(sp: Connector, sopost: SoPostSand
     assert refused.code == 2 and "SOPOST_API_KEY / SOPOST_API_SECRET" in refused.err
     bad = sp("check", SOPOST_WEBHOOK_SECRET="short")
     assert bad.code == 2 and "SOPOST_WEBHOOK_SECRET" in bad.err and "short" not in bad.err
+
+
+def test_the_demo_shows_sopost_samples_arriving_by_webhook_and_reaching_sonarid(sp: Connector) -> None:
+    run = sp("demo", "--orders", "6")
+    assert run.code == 0, run.err
+    assert "5. SoPost sample orders by webhook" in run.out
+    assert "approved, with marketing consent: sonarid delivered — webhook to sonarID in" in run.out
+    assert "pending at first, approved a moment later: sonarid delivered" in run.out
+    assert "approved, without marketing consent: sonarid skipped (no APPROVED marketing consent" in run.out
+    assert "rejected by SoPost: not sent on" in run.out and "(HTTP 404)" in run.out
