@@ -219,7 +219,7 @@ class ListenError(BadInput):
 class Listener:
     """The WSGI app on waitress, in a thread of `run`."""
 
-    def __init__(self, app: WebApp, host: str, port: int) -> None:
+    def __init__(self, app: WebApp | Callable[..., Iterable[bytes]], host: str, port: int) -> None:
         self.app = app
         self.host, self.port = host, port
         self._server: Any = None
@@ -236,15 +236,16 @@ class Listener:
         except OSError as exc:
             raise ListenError(f"CONNECTOR_LISTEN: cannot listen on {self.host}:{self.port}: {exc.strerror or exc} "
                               "(another process uses it? set CONNECTOR_LISTEN to a free host:port, or empty for none)") from None
-        ledger = self.app.ledger
-        self._collector = metrics.LedgerCollector(
-            lambda: ({name: (b.count, b.oldest_since) for name, b in ledger.backlog().items()},
-                     [(c.source, c.store, c.last_poll_at) for c in ledger.cursors() if c.name == "live"]), utcnow)
-        metrics.REGISTRY.register(self._collector)
+        ledger = getattr(self.app, "ledger", None)
+        if ledger is not None:
+            self._collector = metrics.LedgerCollector(
+                lambda: ({name: (b.count, b.oldest_since) for name, b in ledger.backlog().items()},
+                         [(c.source, c.store, c.last_poll_at) for c in ledger.cursors() if c.name == "live"]), utcnow)
+            metrics.REGISTRY.register(self._collector)
         self._thread = threading.Thread(target=self._server.run, name="listener", daemon=True)
         self._thread.start()
         log.info("listening on %s (GET /healthz, GET /metrics%s)", self.url,
-                 "".join(f", POST /webhooks/{name}/***" for name in self.app.hooks))
+                 "".join(f", POST /webhooks/{name}/***" for name in getattr(self.app, "hooks", {})))
 
     @property
     def address(self) -> tuple[str, int]:
