@@ -31,7 +31,7 @@ import httpx
 import pycountry
 from nameparser import HumanName
 
-from connector import USER_AGENT, tls
+from connector import USER_AGENT, redaction, tls
 from connector.adapters import ConfigError, Reader, Secret, Spec
 from connector.orders import Address, Answer, Consent, Customer, LineItem, MalformedOrder, Option, Order
 from connector.outcomes import Outcome, classify_exception, classify_status, retry_after
@@ -81,10 +81,12 @@ def from_env(r: Reader) -> SoPostSettings | None:
     unknown = [d for d in destinations if d not in known]
     if unknown:
         raise ConfigError("SOPOST_DESTINATIONS", f"destination names among {', '.join(known)}", ",".join(unknown))
+    key, api_secret = r.secret("SOPOST_API_KEY"), r.secret("SOPOST_API_SECRET")
+    redaction.register_pair(key, api_secret)  # their HTTP Basic form too
     return SoPostSettings(
         api_url=r.url("SOPOST_API_URL") or "",
-        api_key=r.secret("SOPOST_API_KEY") or Secret(""),
-        api_secret=r.secret("SOPOST_API_SECRET") or Secret(""),
+        api_key=key or Secret(""),
+        api_secret=api_secret or Secret(""),
         webhook_secret=secret,
         organisation_id=r.text("SOPOST_ORGANISATION_ID"),
         statuses=tuple(s.upper() for s in r.words("SOPOST_STATUSES", ("APPROVED",))),

@@ -17,7 +17,8 @@ from connector.sources.sopost import SoPostSettings, consent_problem, country, p
 GUIDE_EXAMPLE = json.loads((Path(__file__).resolve().parents[1] / "examples" / "sopost_guide_order.json").read_text())
 SETTINGS = SoPostSettings(api_url="https://sopost.invalid", api_key=Secret("k"), api_secret=Secret("s"),
                           webhook_secret=Secret("w" * 20))
-ENV = {"SOPOST_API_URL": "https://api.sopost.test", "SOPOST_API_KEY": "key", "SOPOST_API_SECRET": "secret",
+ENV = {"SOPOST_API_URL": "https://api.sopost.test", "SOPOST_API_KEY": "sopost_unit_key_1234",
+       "SOPOST_API_SECRET": "sopost_unit_secret_1234",
        "SOPOST_WEBHOOK_SECRET": "a-long-webhook-secret-1234"}
 
 
