@@ -44,6 +44,8 @@ def test_backfill_ids_reads_missed_orders_and_delivers_them_once(sp: Connector, 
     assert show.code == 0 and "PENDING" in show.out and "pending" in show.out
     shown = sp("show", approved)
     assert shown.code == 0 and "delivered" in shown.out and "BACKFILL" in shown.out
+    assert "total none (a free sample)" in shown.out and "consents: SoPost Marketing Optin (SoPost) APPROVED" in shown.out
+    assert "answered What is your biggest skincare concern?: Signs of ageing" in shown.out
     assert sp("backfill", "--source", "sopost").code == 2
     assert sp("backfill", "--source", "sopost", "--ids", str(tmp_path / "absent")).code == 2
 
