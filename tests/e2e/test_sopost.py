@@ -218,3 +218,26 @@ def test_healthz_and_metrics(service: Running) -> None:
     assert (health.status_code, health.json()["status"]) == (200, "ok")
     text = service.client.get("/metrics").text
     assert "connector_ledger_up 1.0" in text and "# TYPE connector_deliveries_total counter" in text
+
+
+def test_webhook_to_sonarid_on_each_ledger_backend(sonarid: SonarIDSandbox, sopost: SoPostSandbox, tmp_path: Path,
+                                                   database_url: str) -> None:
+    from connector.inbox import Inbox
+
+    connector = Connector(None, sonarid, tmp_path, url=database_url)
+    connector.env.update(sopost_env(sopost), CONNECTOR_RETRY_BASE="0")
+    running = Running(connector)
+    try:
+        order_id = sopost.add_order(sample_sopost_order(70))
+        event = sopost.event(order_id)
+        assert [running.client.post(running.hook(), json=event).json()["duplicate"] for _ in range(3)] == [
+            False, True, True]
+        wait_for(lambda: connector.states().get(order_id) == "delivered", "the order delivered")
+    finally:
+        assert running.stop() == 0
+    ledger = connector.ledger()
+    try:
+        assert [(e.event_id, e.state) for e in Inbox(ledger, "sopost").events()] == [(event["event_id"], "done")]
+    finally:
+        ledger.close()
+    assert len(submitted(sonarid, order_id)) == 1
