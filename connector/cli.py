@@ -148,17 +148,21 @@ def poll(source: SourceOpt = None) -> None:
     pipeline = App(s)
     try:
         reports = pipeline.poll([source] if source else None)
+        intake = pipeline.intake.run_due() if pipeline.intake is not None and source in (None, "sopost") else None
         delivered = pipeline.deliver()
     finally:
         pipeline.close()
     for r in reports:
         out.print(f"{r.source} {r.store}: {r.seen} seen, {r.new_orders} new, {r.enqueued} deliveries queued"
                   + _problems(r) + (f" — error: {r.error}" if r.error else ""), markup=False)
+    if intake is not None:  # SoPost's webhook events waiting in the inbox, read once
+        out.print(f"sopost inbox: {intake.describe()}, {intake.enqueued} deliveries queued"
+                  + (f" — error: {intake.stopped}" if intake.stopped else ""), markup=False)
     for (name, store), holder in pipeline.held_elsewhere.items():
         out.print(f"{name} {store}: not polled, another instance ({holder}) holds its poll; this run only delivered",
                   markup=False)
     _print_pass(delivered)
-    if any(r.error for r in reports) or delivered.paused:
+    if any(r.error for r in reports) or delivered.paused or (intake is not None and intake.stopped):
         raise typer.Exit(1)
 
 

@@ -70,6 +70,8 @@ def test_check_validates_sopost_and_reads_once(sp: Connector, sopost: SoPostSand
     assert [r.path for r in sopost.requests] == ["/orders/00000000-0000-0000-0000-000000000000"]
     refused = sp("check", SOPOST_API_KEY="wrong")
     assert refused.code == 2 and "SOPOST_API_KEY / SOPOST_API_SECRET" in refused.err
+    no_listener = sp("check", CONNECTOR_LISTEN="")
+    assert no_listener.code == 2 and "CONNECTOR_LISTEN is empty" in no_listener.err
     bad = sp("check", SOPOST_WEBHOOK_SECRET="short")
     assert bad.code == 2 and "SOPOST_WEBHOOK_SECRET" in bad.err and "short" not in bad.err
 
@@ -82,3 +84,18 @@ def test_the_demo_shows_sopost_samples_arriving_by_webhook_and_reaching_sonarid(
     assert "pending at first, approved a moment later: sonarid delivered" in run.out
     assert "approved, without marketing consent: sonarid skipped (no APPROVED marketing consent" in run.out
     assert "rejected by SoPost: not sent on" in run.out and "(HTTP 404)" in run.out
+
+
+def test_poll_reads_the_events_waiting_in_the_inbox(sp: Connector, sopost: SoPostSandbox) -> None:
+    from connector.inbox import Inbox
+
+    order_id = sopost.add_order(sample_sopost_order(80))
+    ledger = sp.ledger()
+    try:
+        Inbox(ledger, "sopost").receive("e-80", "APPROVED", order_id, "a")  # stored while the service was stopped
+    finally:
+        ledger.close()
+    run = sp("poll", "--source", "sopost")
+    assert run.code == 0, run.err
+    assert "sopost inbox: 1 done, 1 deliveries queued" in run.out and "sonarid: 1 delivered" in run.out
+    assert len(submitted(sp.sonarid, order_id)) == 1
