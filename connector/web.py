@@ -238,9 +238,12 @@ class Listener:
                               "(another process uses it? set CONNECTOR_LISTEN to a free host:port, or empty for none)") from None
         ledger = getattr(self.app, "ledger", None)
         if ledger is not None:
-            self._collector = metrics.LedgerCollector(
-                lambda: ({name: (b.count, b.oldest_since) for name, b in ledger.backlog().items()},
-                         [(c.source, c.store, c.last_poll_at) for c in ledger.cursors() if c.name == "live"]), utcnow)
+            def read() -> tuple[dict[str, tuple[int, datetime | None]], list[tuple[str, str, datetime | None]]]:
+                backlog: dict[str, tuple[int, datetime | None]] = dict.fromkeys(ledger.counts(), (0, None))  # 0, not absent
+                backlog.update({name: (b.count, b.oldest_since) for name, b in ledger.backlog().items()})
+                return backlog, [(c.source, c.store, c.last_poll_at) for c in ledger.cursors() if c.name == "live"]
+
+            self._collector = metrics.LedgerCollector(read, utcnow)
             metrics.REGISTRY.register(self._collector)
         self._thread = threading.Thread(target=self._server.run, name="listener", daemon=True)
         self._thread.start()

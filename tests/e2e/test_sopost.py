@@ -213,11 +213,21 @@ def test_slow_clients_holding_connections_do_not_stop_the_listener(service: Runn
             connection.close()
 
 
-def test_healthz_and_metrics(service: Running) -> None:
+def test_healthz_and_metrics(service: Running, sopost: SoPostSandbox, sp: Connector) -> None:
     health = service.client.get("/healthz")
-    assert (health.status_code, health.json()["status"]) == (200, "ok")
-    text = service.client.get("/metrics").text
-    assert "connector_ledger_up 1.0" in text and "# TYPE connector_deliveries_total counter" in text
+    assert (health.status_code, health.json()) == (200, {"status": "ok", "reason": "ledger answers"})
+    order_id = sopost.add_order(sample_sopost_order(90))
+    assert service.client.post(service.hook(), json=sopost.event(order_id)).status_code == 202
+    wait_for(lambda: sp.states().get(order_id) == "delivered", "the order delivered")
+    text = wait_for(lambda: (t := service.client.get("/metrics").text)
+                    and 'connector_deliveries_total{destination="sonarid",outcome="delivered"} 1.0' in t and t,
+                    "the delivery counted")
+    assert "connector_ledger_up 1.0" in text
+    assert 'connector_orders_read_total{source="sopost"} 1.0' in text
+    assert 'connector_destination_request_seconds_count{destination="sonarid"} 1.0' in text
+    assert 'connector_backlog{destination="sonarid"} 0.0' in text  # nothing undelivered
+    assert 'connector_oldest_undelivered_age_seconds{destination="sonarid"} 0.0' in text
+    assert SOPOST_WEBHOOK_SECRET not in text
 
 
 def test_webhook_to_sonarid_on_each_ledger_backend(sonarid: SonarIDSandbox, sopost: SoPostSandbox, tmp_path: Path,

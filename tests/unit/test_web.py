@@ -123,3 +123,25 @@ def test_an_address_in_use_is_a_setting_to_fix(ledger: Ledger) -> None:
             Listener(WebApp(ledger), "127.0.0.1", taken.getsockname()[1]).start()
     finally:
         taken.close()
+
+
+def test_ledger_metrics_backlog_its_age_and_poll_lag() -> None:
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    from connector.metrics import LedgerCollector
+
+    now = utcnow()
+    registry = CollectorRegistry()
+    registry.register(LedgerCollector(lambda: ({"sonarid": (3, now - timedelta(seconds=90)), "sophio": (0, None)},
+                                               [("woocommerce", "shop", now - timedelta(seconds=42))]), lambda: now))
+    text = generate_latest(registry).decode()
+    assert 'connector_backlog{destination="sonarid"} 3.0' in text and 'connector_backlog{destination="sophio"} 0.0' in text
+    assert 'connector_oldest_undelivered_age_seconds{destination="sonarid"} 90.0' in text
+    assert 'connector_poll_lag_seconds{source="woocommerce",store="shop"} 42.0' in text
+
+    def down() -> Any:
+        raise OperationalError("SELECT", {}, Exception("gone"))
+
+    failing = CollectorRegistry()
+    failing.register(LedgerCollector(down, lambda: now))
+    assert "connector_ledger_up 0.0" in generate_latest(failing).decode()  # a scrape never fails
