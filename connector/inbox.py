@@ -8,8 +8,9 @@ repeats the read and never loses or doubles the order. Same engine, same rules a
 
 States: `waiting` (new, not read yet), `pending` (the platform said the order is not decided yet:
 read again later), `retrying` (the read failed for a transient reason), and the closed ones: `done`
-(the order is in the ledger), `rejected` (the platform rejected it, or its status is not one sent
-on), `failed` (the platform has no such order, refused the read for good, or it stayed undecided).
+(the order is in the ledger), `rejected` (the platform rejected it), `ignored` (its status is not
+one sent on, e.g. a later distribution stage), `failed` (the platform has no such order, refused the
+read for good, or it stayed undecided).
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ class EventState(StrEnum):
     RETRYING = "retrying"
     DONE = "done"
     REJECTED = "rejected"
+    IGNORED = "ignored"
     FAILED = "failed"
 
 

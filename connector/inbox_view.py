@@ -30,7 +30,8 @@ def render(inbox: dict[str, Any], console: Console) -> None:
         counts = s["counts"]
         console.print(f"{source}: {counts['waiting']} events waiting to be read, {counts['pending']} orders being "
                       f"re-checked (PENDING at {source}), {counts['retrying']} reads retrying; closed: {counts['done']} "
-                      f"recorded, {counts['rejected']} rejected, {counts['failed']} failed", markup=False)
+                      f"recorded, {counts['rejected']} rejected, {counts['ignored']} ignored (status not sent on), "
+                      f"{counts['failed']} failed", markup=False)
         if s["oldest_waiting"]:
             console.print(f"  oldest waiting since {s['oldest_waiting']}", markup=False)
         if s["next_check"]:

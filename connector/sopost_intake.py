@@ -4,18 +4,21 @@ Decided on the order as READ, never on the event: a status in SOPOST_STATUSES (d
 becomes an `Order`, enqueued for SOPOST_DESTINATIONS (those enabled) in the same transaction that
 closes the event (connector.inbox); without an APPROVED marketing consent (of SOPOST_CONSENT_IDS when
 set) and SOPOST_REQUIRE_CONSENT on, its rows are `skipped` with that reason at every destination.
-`PENDING` is read again later (backoff from CONNECTOR_RETRY_BASE, at least `PENDING_MIN`, at most
-`PENDING_CAP`, for up to `PENDING_FOR`); `REJECTED` closes the event with the reason.
+`PENDING` is read again later (after `PENDING_FIRST` seconds, or CONNECTOR_RETRY_BASE if shorter,
+doubling up to `PENDING_CAP`, for up to `PENDING_FOR`); a status not sent on closes the event
+`ignored`; `REJECTED` closes the event with the reason.
 
 The read follows the one outcome policy (connector.outcomes): 404 and other permanent refusals close
-the event `failed`; 401/403 stop the pass loudly, the events stay; 429/5xx/timeouts are retried with
-backoff until CONNECTOR_RETRY_FOR since the event arrived. No transaction is open during the read.
+the event `failed`; 401/403 stop the pass loudly and pause the intake for `PAUSE`, the events stay;
+429/5xx/timeouts are retried with backoff until CONNECTOR_RETRY_FOR since the event arrived.
+No transaction is open during the read.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -34,6 +37,8 @@ log = logging.getLogger("connector.sopost")
 BATCH = 20
 LEASE = 300.0  # seconds an event stays with the process reading it (a crash: another reads it after)
 PENDING_MIN = 1.0
+PENDING_FIRST = 5.0  # seconds before the first re-read of an undecided order (then doubling)
+PAUSE = 15 * 60.0  # seconds the intake waits after SoPost refused our credentials
 PENDING_CAP = 3600.0
 PENDING_FOR = 86400.0  # an order undecided for a day is given up on (its event `failed`)
 
@@ -59,10 +64,14 @@ class Intake:
         self.retry_base, self.retry_cap, self.retry_for = retry_base, retry_cap, retry_for
         self.on_enqueued = on_enqueued
         self._recovered = False
+        self._paused_until = 0.0  # monotonic time until which the intake does not read (refused credentials)
 
     def run_due(self, stop: threading.Event | None = None) -> IntakeReport:
         """Every due event, batch by batch, until none is due (or `stop`)."""
         report = IntakeReport()
+        if time.monotonic() < self._paused_until:
+            report.stopped = "paused: SoPost refused our credentials"
+            return report
         if not self._recovered:
             freed = self.inbox.recover()
             self._recovered = True
@@ -92,7 +101,9 @@ class Intake:
         except (SourceAuthError, SourceConfigError) as exc:
             self.inbox.release([event_id])
             report.stopped = str(exc)
-            log.error("SoPost intake paused: %s; the events wait in the inbox", exc)
+            self._paused_until = time.monotonic() + PAUSE
+            log.error("SoPost intake paused: %s; the events wait in the inbox; trying again in %d minutes "
+                      "(or fix it and restart the service)", exc, round(PAUSE / 60))
             return
         except TransientSourceError as exc:
             if now - received > timedelta(seconds=self.retry_for):
@@ -113,14 +124,15 @@ class Intake:
                 self._close(report, event_id, EventState.FAILED, "still PENDING at SoPost a day after its event",
                             status=status)
                 return
-            wait = min(PENDING_CAP, max(PENDING_MIN, self.retry_base) * 2.0 ** min(event.attempts - 1, 20))
+            first = max(PENDING_MIN, min(self.retry_base, PENDING_FIRST))  # SoPost decides within seconds
+            wait = min(PENDING_CAP, first * 2.0 ** min(event.attempts - 1, 20))
             self._later(report, event_id, EventState.PENDING, "SoPost has not decided yet (PENDING)", now, wait, status)
         elif status == "REJECTED":
             why = raw.get("rejection_reason") or raw.get("reason")
             self._close(report, event_id, EventState.REJECTED, "SoPost rejected the order"
                         + (f": {why}" if isinstance(why, str) and why else ""), status=status)
         else:
-            self._close(report, event_id, EventState.REJECTED,
+            self._close(report, event_id, EventState.IGNORED,
                         f"status {status or '(none)'} is not in SOPOST_STATUSES "
                         f"({','.join(self.source.settings.statuses)})", status=status)
 

@@ -29,9 +29,10 @@ from urllib.parse import quote, urlsplit
 
 import httpx
 import pycountry
+import tenacity
 from nameparser import HumanName
 
-from connector import USER_AGENT, redaction, tls
+from connector import USER_AGENT, outcomes, redaction, tls
 from connector.adapters import ConfigError, Reader, Secret, Spec
 from connector.orders import Address, Answer, Consent, Customer, LineItem, MalformedOrder, Option, Order
 from connector.outcomes import Outcome, classify_exception, classify_status, retry_after
@@ -42,7 +43,6 @@ from connector.sources.base import (
     SourceConfigError,
     SourceError,
     TransientSourceError,
-    retrying,
 )
 
 log = logging.getLogger("connector.sources.sopost")
@@ -108,6 +108,15 @@ def fulfilment(status: str, _status_id: int | None) -> str:
     if upper in ("DISPATCHED", "SHIPPED", "DELIVERED"):
         return "shipped"
     return "other"
+
+
+QUICK_WAIT = 2.0  # a transient failure asking to wait longer than this waits in the inbox, not in the job
+
+
+def _quick(state: tenacity.RetryCallState) -> bool:
+    """Try again at once: a transient failure that asks for no longer than `QUICK_WAIT`."""
+    failed = state.outcome.exception() if state.outcome is not None else None
+    return isinstance(failed, TransientSourceError) and (failed.retry_after or 0.0) <= QUICK_WAIT
 
 
 class NotFound(SourceError):
@@ -285,7 +294,8 @@ class SoPost(Source):
     def fetch(self, order_id: str, *, attempts: int = 2) -> dict[str, Any]:
         """The order as `GET /orders/{order_id}` returns it (quick tries for transient failures)."""
         path = f"/orders/{quote(order_id, safe='')}"
-        response: httpx.Response = retrying(attempts=attempts, max_wait=2.0, multiplier=0.2)(self._request, "GET", path)
+        quick = outcomes.retrying(_quick, attempts=attempts, base=0.2, cap=QUICK_WAIT, log=log)
+        response: httpx.Response = quick(self._request, "GET", path)
         try:
             body = response.json()
         except ValueError:
