@@ -103,6 +103,7 @@ class Service:
         self._delivered = 0
         self._status_lock = threading.Lock()
         self._wake_lock = threading.Lock()
+        self._woken = {job_id: threading.Event() for job_id in WOKEN_JOBS}
         if app.intake is not None:
             app.intake.on_enqueued = lambda: self.wake("deliver")
         self.listener = self._listener()
@@ -215,6 +216,18 @@ class Service:
         self._publish_status()
 
     def _deliver(self) -> None:
+        self._again_while_woken("deliver", self._deliver_once)
+
+    def _again_while_woken(self, job_id: str, run: Callable[[], None]) -> None:
+        """`run`, and again while a wake-up came during it (APScheduler skips one that finds the job running)."""
+        again = self._woken[job_id]
+        while True:
+            again.clear()
+            run()
+            if self.stop.is_set() or not again.is_set():
+                return
+
+    def _deliver_once(self) -> None:
         if self.stop.is_set():
             return
         self.resume_paused()
@@ -234,6 +247,9 @@ class Service:
             self._publish_status()
 
     def _intake(self) -> None:
+        self._again_while_woken("sopost", self._intake_once)
+
+    def _intake_once(self) -> None:
         if self.stop.is_set() or self.app.intake is None:
             return
         try:
@@ -252,6 +268,7 @@ class Service:
         with self._wake_lock:
             if self.stop.is_set() or not self.scheduler.running:
                 return
+            self._woken[job_id].set()  # a pass already running goes round once more
             try:
                 self.scheduler.modify_job(job_id, next_run_time=datetime.now(UTC))
             except Exception:  # a missed wake-up only waits for the next tick
