@@ -277,6 +277,9 @@ class Service:
     def _listener(self) -> Any:
         """The HTTP listener (connector.web) on CONNECTOR_LISTEN; None when it is empty."""
         if self.app.settings.listen is None:
+            if self.app.intake is not None:
+                log.warning("CONNECTOR_LISTEN is empty: no listener, so SoPost's webhooks cannot arrive (events "
+                            "already in the inbox are still read)")
             return None
         from connector.web import Hook, Listener, WebApp
 
