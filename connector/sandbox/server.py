@@ -42,6 +42,7 @@ class RecordedRequest:
     headers: dict[str, str]
     body: bytes
     raw_query: str = ""
+    client: tuple[str, int] | None = None  # the client's (address, port): which process sent it, with the port
 
     def header(self, name: str, default: str | None = None) -> str | None:
         return self.headers.get(name.lower(), default)
@@ -162,8 +163,16 @@ class _Handler(BaseHTTPRequestHandler):
             headers={name.lower(): value for name, value in self.headers.items()},
             body=self._read_body(),
             raw_query=parts.query,
+            client=(str(self.client_address[0]), int(self.client_address[1])),
         )
         sandbox._record(request)
+        sandbox._opened(request)
+        try:
+            self._answer(sandbox, request)
+        finally:
+            sandbox._closed(request)
+
+    def _answer(self, sandbox: SandboxServer, request: RecordedRequest) -> None:
         fault = sandbox.faults.take(request.path)
         if fault is not None and fault.kind == "drop":
             self.close_connection = True
@@ -206,6 +215,7 @@ class SandboxServer(ABC):
         self.faults = Faults()
         self.errors: list[BaseException] = []
         self._requests: list[RecordedRequest] = []
+        self._open: dict[int, RecordedRequest] = {}  # received, not answered yet (by id of the request)
         self._requests_lock = threading.Lock()
         self._httpd: _HTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -284,9 +294,24 @@ class SandboxServer(ABC):
         with self._requests_lock:
             self._requests.clear()
 
+    @property
+    def open_requests(self) -> list[RecordedRequest]:
+        """The requests received whose answer has not been written yet (sleeping in a `slow` fault,
+        being handled, or being answered), oldest first: what a client killed now had in flight here."""
+        with self._requests_lock:
+            return list(self._open.values())
+
     def _record(self, request: RecordedRequest) -> None:
         with self._requests_lock:
             self._requests.append(request)
+
+    def _opened(self, request: RecordedRequest) -> None:
+        with self._requests_lock:
+            self._open[id(request)] = request
+
+    def _closed(self, request: RecordedRequest) -> None:
+        with self._requests_lock:
+            self._open.pop(id(request), None)
 
     # -- responses -------------------------------------------------------------------------
     @abstractmethod
