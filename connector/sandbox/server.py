@@ -216,6 +216,7 @@ class SandboxServer(ABC):
         self.errors: list[BaseException] = []
         self._requests: list[RecordedRequest] = []
         self._open: dict[int, RecordedRequest] = {}  # received, not answered yet (by id of the request)
+        self._times: dict[int, tuple[float, float | None]] = {}  # id of a request → received, answered (monotonic)
         self._requests_lock = threading.Lock()
         self._httpd: _HTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -293,6 +294,7 @@ class SandboxServer(ABC):
     def reset_requests(self) -> None:
         with self._requests_lock:
             self._requests.clear()
+            self._times = {key: times for key, times in self._times.items() if key in self._open}
 
     @property
     def open_requests(self) -> list[RecordedRequest]:
@@ -305,13 +307,23 @@ class SandboxServer(ABC):
         with self._requests_lock:
             self._requests.append(request)
 
+    def in_flight_at(self, moment: float) -> list[RecordedRequest]:
+        """The requests received before `moment` (a `time.monotonic()` reading) and not answered by then:
+        what a client killed at that moment had sent here without seeing the answer."""
+        with self._requests_lock:
+            return [r for r in self._requests if (times := self._times.get(id(r))) is not None
+                    and times[0] <= moment and (times[1] is None or times[1] > moment)]
+
     def _opened(self, request: RecordedRequest) -> None:
         with self._requests_lock:
             self._open[id(request)] = request
+            self._times[id(request)] = (time.monotonic(), None)
 
     def _closed(self, request: RecordedRequest) -> None:
+        answered = time.monotonic()
         with self._requests_lock:
             self._open.pop(id(request), None)
+            self._times[id(request)] = (self._times[id(request)][0], answered)
 
     # -- responses -------------------------------------------------------------------------
     @abstractmethod
