@@ -6,11 +6,13 @@ Each run: a fresh ledger (a SQLite file, or a new schema on the PostgreSQL serve
 --postgres), the sonarID sandbox in this process answering each request after `latency` seconds, and
 `instances` real `python -m connector run` subprocesses (CONNECTOR_CONCURRENCY each, an empty WooCommerce
 sandbox as their source). Once every instance has started, N orders are queued in the ledger in one
-transaction; the clock runs from that commit until sonarID has accepted all N. The connector's CPU is the
-instances' user+system time over that same stretch (psutil, from the commit to the last acceptance), divided
-by N; the database server's own CPU is not in it, nor the sandbox's. Every run checks that each order was
-accepted exactly once. Instances run a delivery pass at least every second (CONNECTOR_POLL_INTERVAL=1), so
-up to a second of the wall time is the wait for the next pass.
+transaction; the clock runs from that commit until sonarID has accepted all N.
+
+CPU per delivery: the instances' user+system time over that same stretch (psutil), divided by N; the
+sandbox's is not in it. SQLite works inside the instances, so its cost is in that figure; PostgreSQL's
+server side is shown apart (the backends serving the instances' connections, found by application_name).
+Every run checks that each order was accepted exactly once. Instances run a delivery pass at least every
+second (CONNECTOR_POLL_INTERVAL=1), so up to a second of the wall time is the wait for the next pass.
 """
 
 from __future__ import annotations
@@ -51,6 +53,7 @@ class Result:
     orders: int
     seconds: float
     cpu: float  # the instances' user+system seconds while delivering
+    server_cpu: float | None  # PostgreSQL: its backends' for the instances' connections, over the same stretch
     duplicates: int
     load: float
 
@@ -61,6 +64,10 @@ class Result:
     @property
     def cpu_ms(self) -> float:
         return 1000 * self.cpu / self.orders
+
+    @property
+    def server_ms(self) -> str:
+        return "-" if self.server_cpu is None else f"{1000 * self.server_cpu / self.orders:.1f} ms"
 
 
 def orders(count: int) -> list[Order]:
@@ -73,16 +80,15 @@ def orders(count: int) -> list[Order]:
 
 
 @contextmanager
-def ledger_url(backend: str, tmp: Path, server: str) -> Iterator[str]:
+def ledger_url(backend: str, tmp: Path, server: str, schema: str) -> Iterator[str]:
     if backend == "sqlite":
         yield f"sqlite:///{tmp / 'bench.db'}"
         return
-    schema = f"bench_{uuid.uuid4().hex[:12]}"
     admin = create_engine(server, isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:
         connection.execute(text(f'CREATE SCHEMA "{schema}"'))
     try:
-        yield f"{server}?options=-csearch_path%3D{schema}"
+        yield f"{server}?options=-csearch_path%3D{schema}&application_name={schema}"  # its backends, by name
     finally:
         with admin.connect() as connection:
             connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
@@ -105,9 +111,29 @@ def cpu(processes: list[psutil.Process]) -> float:
     return total
 
 
+def backends_cpu(server: str, name: str) -> dict[int, float]:
+    """user+system seconds of each PostgreSQL backend serving a connection called `name` (root reads them)."""
+    engine = create_engine(server)
+    try:
+        with engine.connect() as connection:
+            pids = connection.execute(text("SELECT pid FROM pg_stat_activity WHERE application_name = :n"),
+                                      {"n": name}).scalars().all()
+    finally:
+        engine.dispose()
+    found = {}
+    for pid in pids:
+        try:
+            times = psutil.Process(pid).cpu_times()
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+        found[pid] = times.user + times.system
+    return found
+
+
 def run(backend: str, instances: int, count: int, latency: float, concurrency: int, server: str) -> Result:
+    schema = f"bench_{uuid.uuid4().hex[:12]}"
     with (tempfile.TemporaryDirectory() as tmp_name, WooCommerceSandbox(WC_KEY, WC_SECRET) as wc,
-          SonarIDSandbox(SONARID_KEY) as sonarid, ledger_url(backend, Path(tmp_name), server) as url):
+          SonarIDSandbox(SONARID_KEY) as sonarid, ledger_url(backend, Path(tmp_name), server, schema) as url):
         tmp = Path(tmp_name)
         sonarid.faults.add("slow", delay=latency, times=count * 10)
         env = {k: v for k, v in os.environ.items()
@@ -132,12 +158,17 @@ def run(backend: str, instances: int, count: int, latency: float, concurrency: i
             watched = [psutil.Process(p.pid) for p in processes]
             load = os.getloadavg()[0]
             queued = orders(count)
+            postgresql = backend == "postgresql"
+            server_before = backends_cpu(server, schema) if postgresql else {}
             cpu_before = cpu(watched)
             started = time.perf_counter()
             ledger.enqueue("woocommerce", "bench", queued, ["sonarid"])
             wait(lambda: len(sonarid.submissions) >= count, f"{count} deliveries")
             elapsed = time.perf_counter() - started
             spent = cpu(watched) - cpu_before
+            server_after = backends_cpu(server, schema) if postgresql else {}
+            server_spent = sum(after - server_before.get(pid, 0.0) for pid, after in server_after.items()) \
+                if postgresql else None
         finally:
             for process in processes:
                 if process.poll() is None:
@@ -148,7 +179,7 @@ def run(backend: str, instances: int, count: int, latency: float, concurrency: i
             raise SystemExit(f"an instance exited with {codes}:\n{logs[0].read_text()[-3000:]}")
         accepted = Counter(body["order"]["id"] for body in sonarid.submissions)
         assert set(accepted) == {f"wc_{i}" for i in range(1, count + 1)}, "an order was not delivered"
-        return Result(backend, instances, count, elapsed, spent, sum(n - 1 for n in accepted.values()), load)
+        return Result(backend, instances, count, elapsed, spent, server_spent, sum(n - 1 for n in accepted.values()), load)
 
 
 def main() -> None:
@@ -162,13 +193,14 @@ def main() -> None:
     args = parser.parse_args()
     print(f"{args.orders} orders, sonarID answers after {args.latency * 1000:.0f} ms, CONNECTOR_CONCURRENCY="
           f"{args.concurrency} per instance; {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}")
-    print("| ledger | instances | wall time | deliveries/s | connector CPU per delivery | duplicates | load avg (1 min) |")
-    print("|---|---|---|---|---|---|---|")
+    print("| ledger | instances | wall time | deliveries/s | connector CPU per delivery | PostgreSQL server CPU per delivery "
+          "| duplicates | load avg (1 min) |")
+    print("|---|---|---|---|---|---|---|---|")
     for backend in args.backends:
         for instances in args.instances:
             r = run(backend, instances, args.orders, args.latency, args.concurrency, args.postgres)
-            print(f"| {r.backend} | {r.instances} | {r.seconds:.1f} s | {r.rate:.0f} | {r.cpu_ms:.1f} ms | {r.duplicates} | "
-                  f"{r.load:.1f} |", flush=True)
+            print(f"| {r.backend} | {r.instances} | {r.seconds:.1f} s | {r.rate:.0f} | {r.cpu_ms:.1f} ms | {r.server_ms} | "
+                  f"{r.duplicates} | {r.load:.1f} |", flush=True)
 
 
 if __name__ == "__main__":
