@@ -257,6 +257,8 @@ def test_an_instance_killed_mid_delivery_loses_nothing_and_duplicates_only_its_r
     # sent by it and received by sonarID, but not answered when it died: it cannot have recorded them
     in_flight = {r.json()["order"]["id"] for r in fleet.sonarid.in_flight_at(killed_at)
                  if r.client and r.client[1] in ports}
+    wait_for(lambda: fleet.log(backfill).count(" orders read, queued ") == 2, "the backfill to have read both stores",
+             LIMIT)  # so that only a poll can find what follows
     fleet.add(8, 61)  # placed after the kill: another instance must take the polls over to find them
     [restarted] = fleet.start_runs(1)
     fleet.add(8, 62)
