@@ -22,9 +22,20 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Index, UniqueConstraint, func, or_
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import Field, SQLModel, col, select
 
-from connector.ledger import EnqueueResult, UTCDateTime, _insert, _local_process_gone, _time, process_token, utcnow
+from connector.ledger import (
+    ENQUEUE_TRIES,
+    EnqueueResult,
+    UTCDateTime,
+    _insert,
+    _local_process_gone,
+    _time,
+    concurrent_write,
+    process_token,
+    utcnow,
+)
 from connector.orders import Order, Rejected
 from connector.redaction import redact
 
@@ -149,14 +160,22 @@ class Inbox:
 
     def close_with_order(self, event_id: int, order: Order | Rejected, store: str, destinations: Sequence[str], *,
                          skipped: Mapping[str, str] | None = None, now: datetime | None = None) -> EnqueueResult:
-        """Enqueue the order and close the event `done`, in one transaction."""
+        """Enqueue the order and close the event `done`, in one transaction (run again, like `Ledger.enqueue`,
+        when another process recorded the same order at the same moment)."""
         now = now or utcnow()
-        with self.ledger.write() as s:
-            result = self.ledger.enqueue(self.source, store, [order], destinations, skipped=skipped, now=now, session=s)
-            status = order.status if isinstance(order, Order) else None
-            reason = "order recorded" + (f"; {order.reason}" if isinstance(order, Rejected) else "")
-            self._update(s, event_id, EventState.DONE, reason, order_status=status, next_attempt_at=None, now=now)
-        return result
+        for tries in range(1, ENQUEUE_TRIES + 1):
+            try:
+                with self.ledger.write() as s:
+                    result = self.ledger.enqueue(self.source, store, [order], destinations, skipped=skipped, now=now,
+                                                 session=s)
+                    status = order.status if isinstance(order, Order) else None
+                    reason = "order recorded" + (f"; {order.reason}" if isinstance(order, Rejected) else "")
+                    self._update(s, event_id, EventState.DONE, reason, order_status=status, next_attempt_at=None, now=now)
+                return result
+            except (IntegrityError, OperationalError) as exc:
+                if tries == ENQUEUE_TRIES or not concurrent_write(exc):
+                    raise
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def recover(self, now: datetime | None = None) -> int:
         """Events leased to a process of this host that is gone (killed mid-read) are free again at once."""
