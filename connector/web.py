@@ -89,6 +89,7 @@ class WebApp:
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         began = time.monotonic()
+        log.debug("listener %s %s received", environ.get("REQUEST_METHOD"), _shown_path(environ.get("PATH_INFO", "")))
         try:
             status, headers, body = self.route(environ)
         except Exception:

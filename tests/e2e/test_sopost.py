@@ -251,3 +251,29 @@ def test_webhook_to_sonarid_on_each_ledger_backend(sonarid: SonarIDSandbox, sopo
     finally:
         ledger.close()
     assert len(submitted(sonarid, order_id)) == 1
+
+
+def test_sigterm_answers_a_webhook_in_flight_in_full(sp: Connector, sopost: SoPostSandbox) -> None:
+    """SIGTERM while the handler waits for the ledger: the answer is still whole (202), and the service exits 0."""
+    import threading
+
+    running = Running(sp, CONNECTOR_DATABASE_URL=f"sqlite:///{sp.database}?timeout=20", CONNECTOR_LOG_LEVEL="DEBUG")
+    wait_for(lambda: running.client.get("/healthz").status_code == 200, "the service healthy")
+    event = sopost.event(sopost.add_order(sample_sopost_order(95)))
+    holder = sqlite3.connect(sp.database, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")  # the handler's insert waits for this lock
+    answers: list[httpx.Response] = []
+    post = threading.Thread(target=lambda: answers.append(httpx.post(running.hook(), json=event, timeout=30)))
+    post.start()
+    try:
+        wait_for(lambda: "POST /webhooks/sopost/*** received" in running.log.read_text(), "the webhook in the handler")
+        running.process.send_signal(signal.SIGTERM)
+        wait_for(lambda: "stopping (SIGTERM)" in running.log.read_text(), "the service stopping")
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    post.join(timeout=30)
+    assert [(a.status_code, a.json()) for a in answers] == [(202, {"accepted": True, "duplicate": False})]
+    assert running.stop() == 0
+    assert list(inbox(sp).values()) == ["waiting"]  # stored; read at the next start
+    assert SOPOST_WEBHOOK_SECRET not in running.log.read_text()
