@@ -4,8 +4,9 @@ Served by waitress, a production WSGI server that reads each request whole (head
 de-chunked) on its I/O thread before a worker thread sees it, so a slow or stalled client holds a
 socket, never a worker. Chosen for that, for being pure Python with no C extension (the unit's
 MemoryDenyWriteExecute stays), and for its limits: request body size, header size, an idle timeout
-on every connection (it also closes a connection stalled while sending its headers), and a
-connection limit. TLS belongs to the reverse proxy in front (docs/service.md).
+on every connection, and a connection limit; to which `Listener` adds a deadline for a whole request
+to arrive (`READ_TIMEOUT`), so that a client trickling its headers cannot hold a connection for ever.
+TLS belongs to the reverse proxy in front (docs/service.md).
 
 - `GET /healthz`: 200 while the ledger answers and no poll is overdue, else 503; a one-line JSON reason.
 - `GET /metrics`: Prometheus exposition (connector.metrics).
@@ -28,6 +29,7 @@ import json
 import logging
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -54,6 +56,8 @@ WEBHOOK_MAX_BODY = 16 * 1024  # bytes: an OrderEvent is four short strings (abou
 REQUEST_MAX_BODY = 1024 * 1024  # waitress refuses (413) anything larger before it is buffered
 MAX_HEADERS = 16 * 1024  # bytes of request line and headers
 IDLE_TIMEOUT = 30  # seconds a connection may stay silent, mid-request or between requests
+CLEANUP_INTERVAL = 5  # seconds between waitress's checks of both (so a deadline is kept within this)
+READ_TIMEOUT = 20.0  # seconds one request (its headers and body) may take to arrive, however it trickles in
 CONNECTION_LIMIT = 100  # open connections; beyond it new ones wait in the backlog
 THREADS = 4  # workers; they only ever see complete requests
 MAX_FIELD = 200  # characters of one webhook field
@@ -213,6 +217,29 @@ def _one_line(exc: BaseException) -> str:
     return lines[0] if lines else type(exc).__name__
 
 
+def _limit_read_time(server: Any, limit: float) -> None:
+    """Close a connection whose request has not arrived whole `limit` seconds after its first byte was seen.
+
+    waitress's idle timeout (`channel_timeout`) is reset by every byte, so a client trickling its headers
+    would hold a connection for ever; this adds a whole-request deadline, checked at waitress's own
+    maintenance (every `cleanup_interval` seconds, in its I/O thread). A request already complete (being
+    answered) is never cut."""
+    first_seen: weakref.WeakKeyDictionary[Any, float] = weakref.WeakKeyDictionary()
+    maintenance = server.maintenance
+
+    def with_read_deadline(now: float) -> None:
+        maintenance(now)
+        for channel in list(server.active_channels.values()):
+            request = getattr(channel, "request", None)
+            if request is None or channel.requests:
+                continue
+            if now - first_seen.setdefault(request, now) > limit:
+                log.warning("listener: closed a connection whose request took more than %gs to arrive", limit)
+                channel.will_close = True
+
+    server.maintenance = with_read_deadline
+
+
 class ListenError(BadInput):
     """The listener cannot bind its address (in use, not this host's): a setting to fix."""
 
@@ -220,9 +247,11 @@ class ListenError(BadInput):
 class Listener:
     """The WSGI app on waitress, in a thread of `run`."""
 
-    def __init__(self, app: WebApp | Callable[..., Iterable[bytes]], host: str, port: int) -> None:
+    def __init__(self, app: WebApp | Callable[..., Iterable[bytes]], host: str, port: int, *,
+                 read_timeout: float = READ_TIMEOUT) -> None:
         self.app = app
         self.host, self.port = host, port
+        self.read_timeout = read_timeout
         self._server: Any = None
         self._thread: threading.Thread | None = None
         self._collector: metrics.LedgerCollector | None = None
@@ -231,12 +260,14 @@ class Listener:
         try:
             self._server = create_server(
                 self.app, host=self.host, port=self.port, threads=THREADS, connection_limit=CONNECTION_LIMIT,
-                channel_timeout=IDLE_TIMEOUT, cleanup_interval=5, max_request_body_size=REQUEST_MAX_BODY,
+                channel_timeout=IDLE_TIMEOUT, cleanup_interval=CLEANUP_INTERVAL, max_request_body_size=REQUEST_MAX_BODY,
                 max_request_header_size=MAX_HEADERS, ident="connector", expose_tracebacks=False, asyncore_use_poll=True,
                 clear_untrusted_proxy_headers=True)
         except OSError as exc:
             raise ListenError(f"CONNECTOR_LISTEN: cannot listen on {self.host}:{self.port}: {exc.strerror or exc} "
                               "(another process uses it? set CONNECTOR_LISTEN to a free host:port, or empty for none)") from None
+        for server in self._servers():
+            _limit_read_time(server, self.read_timeout)
         ledger = getattr(self.app, "ledger", None)
         if ledger is not None:
             def read() -> tuple[dict[str, tuple[int, datetime | None]], list[tuple[str, str, datetime | None]]]:

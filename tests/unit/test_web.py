@@ -145,3 +145,34 @@ def test_ledger_metrics_backlog_its_age_and_poll_lag() -> None:
     failing = CollectorRegistry()
     failing.register(LedgerCollector(down, lambda: now))
     assert "connector_ledger_up 0.0" in generate_latest(failing).decode()  # a scrape never fails
+
+
+def test_a_request_trickling_in_is_cut_at_the_read_deadline_and_others_are_served() -> None:
+    import connector.web as web
+
+    listener = Listener(slow_app, "127.0.0.1", 0, read_timeout=0.5)
+    original, web.CLEANUP_INTERVAL = web.CLEANUP_INTERVAL, 1  # type: ignore[misc]
+    try:
+        listener.start()
+    finally:
+        web.CLEANUP_INTERVAL = original  # type: ignore[misc]
+    try:
+        host, port = listener.address
+        trickle = socket.create_connection((host, port), timeout=10)
+        trickle.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n")  # headers never finished
+
+        def keep_trickling() -> bytes | None:
+            try:
+                trickle.sendall(b"X-Slow: 1\r\n")  # every byte resets the idle timeout, not the read deadline
+                trickle.settimeout(0.05)
+                return trickle.recv(1) or b"closed"
+            except TimeoutError:
+                return None
+            except OSError:
+                return b"closed"
+
+        assert httpx.get(f"{listener.url}/?0", timeout=10).status_code == 200  # the others are served meanwhile
+        assert wait_for(keep_trickling, "the trickling connection closed") == b"closed"
+    finally:
+        trickle.close()
+        listener.stop()
