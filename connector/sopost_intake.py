@@ -128,9 +128,8 @@ class Intake:
             wait = min(PENDING_CAP, first * 2.0 ** min(event.attempts - 1, 20))
             self._later(report, event_id, EventState.PENDING, "SoPost has not decided yet (PENDING)", now, wait, status)
         elif status == "REJECTED":
-            why = raw.get("rejection_reason") or raw.get("reason")
-            self._close(report, event_id, EventState.REJECTED, "SoPost rejected the order"
-                        + (f": {why}" if isinstance(why, str) and why else ""), status=status)
+            self._close(report, event_id, EventState.REJECTED, "SoPost rejected the order (status REJECTED when read; "
+                        "its filtering turned the request down): nothing to send", status=status)
         else:
             self._close(report, event_id, EventState.IGNORED,
                         f"status {status or '(none)'} is not in SOPOST_STATUSES "
