@@ -52,6 +52,8 @@ class Spec:
     code: str = ""  # source: its short code, the prefix of an order's key at the destinations ("wc")
     platform: str = ""  # source: the commerce platform its orders come from ("woocommerce"); "" for none
     fulfilment: Callable[[str, int | None], str] | None = None  # source: (status, status_id) → `orders.Fulfilment`
+    polled: bool = True  # source: read by polling; False for one whose orders arrive by webhook (SoPost)
+    priced: bool = True  # source: its orders carry money; False for free samples (destinations leave money out)
 
     @property
     def credentials(self) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Sequence
+from typing import Any
 
 from connector.config import Settings
 from connector.delivery import Deliverer, PassReport
@@ -29,6 +30,7 @@ class App:
             max_attempts=settings.max_attempts, retry_for=settings.retry_for, concurrency=settings.concurrency_for,
             timeout=settings.http_timeout,
         )
+        self.intake = _intake(self)  # SoPost's webhook events → orders; None when SoPost is off
         self.held_elsewhere: dict[tuple[str, str], str] = {}  # (source, store) another instance polls → that instance
         recovered = self.ledger.recover()
         if recovered:
@@ -77,4 +79,22 @@ class App:
         self.deliverer.close()
         for source in self.sources.values():
             source.close()
+        if self.intake is not None:
+            self.intake.source.close()
         self.ledger.close()
+
+
+def _intake(app: App) -> Any:
+    """The SoPost intake (connector.sopost_intake) when SoPost is on, sending to its destinations that are enabled."""
+    webhook_sources = build_sources(app.settings, polled=False)
+    source = webhook_sources.get("sopost")
+    if source is None:
+        return None
+    from connector.sopost_intake import Intake
+
+    wanted = source.settings.destinations
+    off = [name for name in wanted if name not in app.destinations]
+    if off:
+        log.warning("SOPOST_DESTINATIONS names %s, which is not enabled: SoPost orders are not sent there", ", ".join(off))
+    return Intake(app.ledger, source, [name for name in wanted if name in app.destinations],  # type: ignore[arg-type]
+                  retry_base=app.settings.retry_base, retry_cap=app.settings.retry_cap, retry_for=app.settings.retry_for)

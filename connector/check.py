@@ -47,7 +47,26 @@ class Finding:
 
 
 def run_checks(settings: Settings) -> list[Finding]:
-    return [database(settings.database_url), *sources(settings), *destinations(settings)]
+    return [database(settings.database_url), *sources(settings), *webhooks(settings), *destinations(settings)]
+
+
+def webhooks(settings: Settings) -> list[Finding]:
+    """SoPost's settings that only make sense together: a listener to receive it, destinations that are on."""
+    sopost = settings.of("sopost")
+    if sopost is None:
+        return []
+    findings = []
+    if settings.listen is None:
+        findings.append(Finding(False, "sopost", "CONNECTOR_LISTEN is empty: SoPost's webhooks cannot arrive "
+                                                 "(set it, e.g. 127.0.0.1:8787, behind a TLS reverse proxy)"))
+    off = [name for name in sopost.destinations if name not in settings.destinations]
+    if off:
+        findings.append(Finding(True, "sopost", f"SOPOST_DESTINATIONS names {', '.join(off)}, which is not enabled: "
+                                                "SoPost orders are not sent there", warn=True))
+    if not sopost.organisation_id:
+        findings.append(Finding(True, "sopost", "SOPOST_ORGANISATION_ID is not set: `webhooks register` then needs "
+                                                "--campaign ID", warn=True))
+    return findings
 
 
 def database(url: str) -> Finding:
@@ -104,7 +123,7 @@ def sources(settings: Settings) -> list[Finding]:
     if not settings.sources:
         return [Finding(False, "sources", nothing_enabled("source"))]
     findings = []
-    for name, source in build_sources(settings).items():
+    for name, source in build_sources(settings, polled=None).items():  # the webhook sources too (one harmless read)
         location = spec(name).location
         try:
             findings.append(Finding(True, name, redact(source.probe())))

@@ -148,17 +148,21 @@ def poll(source: SourceOpt = None) -> None:
     pipeline = App(s)
     try:
         reports = pipeline.poll([source] if source else None)
+        intake = pipeline.intake.run_due() if pipeline.intake is not None and source in (None, "sopost") else None
         delivered = pipeline.deliver()
     finally:
         pipeline.close()
     for r in reports:
         out.print(f"{r.source} {r.store}: {r.seen} seen, {r.new_orders} new, {r.enqueued} deliveries queued"
                   + _problems(r) + (f" — error: {r.error}" if r.error else ""), markup=False)
+    if intake is not None:  # SoPost's webhook events waiting in the inbox, read once
+        out.print(f"sopost inbox: {intake.describe()}, {intake.enqueued} deliveries queued"
+                  + (f" — error: {intake.stopped}" if intake.stopped else ""), markup=False)
     for (name, store), holder in pipeline.held_elsewhere.items():
         out.print(f"{name} {store}: not polled, another instance ({holder}) holds its poll; this run only delivered",
                   markup=False)
     _print_pass(delivered)
-    if any(r.error for r in reports) or delivered.paused:
+    if any(r.error for r in reports) or delivered.paused or (intake is not None and intake.stopped):
         raise typer.Exit(1)
 
 
@@ -183,11 +187,13 @@ def _print_pass(report: Any) -> None:
 @app.command()
 @guarded
 def backfill(
-    since: Annotated[str, typer.Option("--since", help="YYYY-MM-DD or ISO 8601 (UTC unless it says otherwise)")],
+    since: Annotated[str | None, typer.Option("--since", help="YYYY-MM-DD or ISO 8601 (UTC unless it says otherwise)")] = None,
     until: Annotated[str | None, typer.Option("--until", help="end of the range, exclusive (default: now)")] = None,
     source: SourceOpt = None,
     destination: DestinationOpt = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="count what would be queued; write nothing, send nothing")] = False,
+    ids: Annotated[str | None, typer.Option(
+        "--ids", help="--source sopost: a file of order ids, one a line (a SoPost export), whose events were missed")] = None,
 ) -> None:
     """Historical orders by creation date into the ledger, then delivered. Resumable."""
     from connector.app import App
@@ -195,6 +201,16 @@ def backfill(
 
     check_name(source, SOURCES, "--source")
     check_name(destination, DESTINATIONS, "--destination")
+    if ids is not None or source == "sopost":
+        from connector.sopost_backfill import backfill_ids
+
+        if ids is None or source != "sopost" or since or until or dry_run:
+            raise BadInput("--ids FILE goes with --source sopost, without --since, --until or --dry-run "
+                           "(SoPost orders are read by id)")
+        backfill_ids(settings(), ids, out, err)
+        return
+    if since is None:
+        raise BadInput("--since: required (YYYY-MM-DD or an ISO 8601 time)")
     start, end = parse_date(since, "--since"), parse_date(until, "--until") if until else None
     if end is not None and end <= start:
         raise BadInput("--until: must be after --since")
@@ -263,6 +279,7 @@ def show(
     as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
 ) -> None:
     """One order's whole story: its key facts and, per destination, the state, attempts and every answer."""
+    from connector import inbox_view
     from connector.ledger import Ledger
     from connector.show import collect, render
 
@@ -270,15 +287,17 @@ def show(
     ledger = Ledger(settings().database_url)
     try:
         orders = collect(ledger, order.strip(), source)
+        events = inbox_view.events(ledger, order.strip(), source)  # a webhook source's events about it (SoPost)
     finally:
         ledger.close()
-    if not orders:
+    if not orders and not events:
         raise BadInput(f"order {order} is not in the ledger" + (f" for {source}" if source else "")
                        + " (not read yet, or not in the configured statuses: see `connector status`)")
     if as_json:
-        out.print_json(json.dumps(orders, default=str))
+        out.print_json(json.dumps([*orders, *([{"inbox_events": events}] if events else [])], default=str))
     else:
         render(orders, out)
+        inbox_view.render_events(events, out)
 
 
 @app.command()
@@ -323,6 +342,29 @@ def preview(
         raise BadInput(f"{file}: not JSON ({exc})") from None
     payload = render_payload(raw, source, destination, config.load(), any_status=any_status)
     sys.stdout.write(wire.dumps(payload, indent=2) + "\n")
+
+
+webhooks = typer.Typer(no_args_is_help=True, help="Webhooks that point at this service (SoPost).")
+app.add_typer(webhooks, name="webhooks")
+
+
+@webhooks.command("register")
+@guarded
+def webhooks_register(
+    url: Annotated[str, typer.Option("--url", help="the public https:// URL of POST /webhooks/sopost/<SOPOST_WEBHOOK_SECRET> "
+                                                   "(through the reverse proxy)")],
+    source: Annotated[str, typer.Option("--source", help="sopost")] = "sopost",
+    campaign: Annotated[str | None, typer.Option("--campaign", help="one campaign's UUID instead of the whole "
+                                                                    "organisation (SOPOST_ORGANISATION_ID)")] = None,
+) -> None:
+    """Create the SoPost webhook (OrderEvent) that points at this service; prints its id."""
+    from connector.sopost_backfill import register
+
+    if source != "sopost":
+        raise BadInput(f"--source: only sopost sends webhooks (got {source!r})")
+    hook = register(settings(), url, campaign)
+    out.print(f"webhook {hook.get('id') or '(no id given)'} created: OrderEvent for "
+              f"{hook.get('entity_type', '?')} {hook.get('entity_id', '?')}", markup=False)
 
 
 @app.command()

@@ -49,6 +49,7 @@ class Settings:
     adapters: Mapping[str, Any] = field(default_factory=dict)  # adapter name → its settings, for the enabled ones
     concurrency_by_destination: Mapping[str, int] = field(default_factory=dict)
     trust: Trust = field(default_factory=Trust)  # the CA bundle every HTTPS client verifies against (connector.tls)
+    listen: tuple[str, int] | None = ("127.0.0.1", 8787)  # CONNECTOR_LISTEN: the HTTP listener's address; None = none
 
     @property
     def sources(self) -> list[str]:
@@ -128,7 +129,26 @@ def load(env: Mapping[str, str] | None = None, *, dotenv_path: str | os.PathLike
         adapters=_adapters(r),
         concurrency_by_destination=per_destination,
         trust=_trust(r),
+        listen=_listen(env),
     )
+
+
+LISTEN_DEFAULT = "127.0.0.1:8787"
+
+
+def _listen(env: Mapping[str, str]) -> tuple[str, int] | None:
+    """CONNECTOR_LISTEN: `host:port` (`[::1]:8787` for IPv6; port 0 = any free one); set but empty = no listener."""
+    value = env.get("CONNECTOR_LISTEN")
+    if value is None:
+        value = LISTEN_DEFAULT
+    value = value.strip()
+    if not value:
+        return None
+    host, _, port = value.rpartition(":")
+    host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    if not host or not port.isdigit() or not 0 <= int(port) <= 65535 or any(c in host for c in "/ @"):
+        raise ConfigError("CONNECTOR_LISTEN", "host:port such as 127.0.0.1:8787 (empty: no listener)", value)
+    return host, int(port)
 
 
 def _trust(r: Reader) -> Trust:

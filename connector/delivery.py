@@ -33,7 +33,7 @@ from typing import Any
 import httpx
 import tenacity
 
-from connector import tls
+from connector import metrics, tls
 from connector.destinations.base import Destination, Skip
 from connector.errors import LedgerUnavailable
 from connector.formats import duration
@@ -256,10 +256,13 @@ class Deliverer:
         client = self.client(destination.name)
 
         def attempt() -> Result:
+            began = time.monotonic()
             try:
                 return classify_response(destination.send(client, payload), destination)
             except httpx.TransportError as exc:
                 return classify_failure(exc, destination)
+            finally:
+                metrics.HTTP_LATENCY.labels(destination.name).observe(time.monotonic() - began)
 
         def again(state: tenacity.RetryCallState) -> bool:
             result: Result = state.outcome.result()  # type: ignore[union-attr]
@@ -290,6 +293,7 @@ class Deliverer:
                      message=result.message if result else None,
                      response=result.body if result else None,
                      next_attempt_at=next_at, ambiguous=ambiguous, uncount=uncount, failing=failing)
+        metrics.DELIVERIES.labels(name, str(state)).inc()
         order = claim.order
         level = logging.WARNING if state in (State.DEAD, State.RETRYING) else logging.INFO
         log.log(level, "delivery source=%s order=%s destination=%s state=%s attempt=%d duration=%.3fs%s",

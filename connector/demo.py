@@ -101,6 +101,9 @@ def run_demo(out: Console, *, orders: int = 36) -> None:
             lines = len(json.loads(stored.data)["items"]) if stored else 0
             out.print(f"\nBigCommerce order #{big['id']}: {lines} of {len(big['products'])} line items in the ledger; "
                       f"BigCommerce answered {len(bc.requests)} requests, {bc.refused} of them with 429.")
+            from connector.demo_sopost import run_sopost_demo
+
+            run_sopost_demo(out, env, sonarid)
         finally:
             app.close()
 

@@ -14,8 +14,8 @@ import errno
 import os
 import shutil
 import socket
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -351,28 +351,36 @@ class Ledger:
         position: datetime | None = None,
         now: datetime | None = None,
         rewind: bool = False,
+        skipped: Mapping[str, str] | None = None,
+        session: Session | None = None,
     ) -> EnqueueResult:
         """Record orders and one delivery per destination; advance `cursor` in the same transaction
-        (`rewind`: to `position` even when it is earlier).
+        (`rewind`: to `position` even when it is earlier). `skipped`: destination → why the orders are not
+        for it (their rows are `skipped` with that reason); `session`: inside the caller's write transaction
+        (run once: the caller runs its transaction again, `concurrent_write` tells when).
 
         Two processes may record the same new order at once (a poll and a backfill, on PostgreSQL, where
         nothing serialises them as BEGIN IMMEDIATE does on SQLite): the later one's INSERT waits for the
         other's commit and then breaks the UNIQUE key (or, each waiting for a row the other holds, one is
         chosen as a deadlock's victim). The whole transaction is then run again; it finds what the other recorded."""
+        if session is not None:
+            return self._enqueue(source, store, orders, destinations, cursor=cursor, position=position, now=now,
+                                 rewind=rewind, skipped=skipped, session=session)
         for tries in range(1, ENQUEUE_TRIES + 1):
             try:
                 return self._enqueue(source, store, orders, destinations, cursor=cursor, position=position, now=now,
-                                     rewind=rewind)
+                                     rewind=rewind, skipped=skipped)
             except (IntegrityError, OperationalError) as exc:
                 if tries == ENQUEUE_TRIES or not _concurrent_write(exc):
                     raise
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _enqueue(self, source: str, store: str, orders: Sequence[Order | Rejected], destinations: Sequence[str], *,
-                 cursor: str | None, position: datetime | None, now: datetime | None, rewind: bool) -> EnqueueResult:
+                 cursor: str | None, position: datetime | None, now: datetime | None, rewind: bool,
+                 skipped: Mapping[str, str] | None = None, session: Session | None = None) -> EnqueueResult:
         now = now or utcnow()
         new_orders = new_deliveries = requeued = rejected = unread = 0
-        with self.write() as s:
+        with nullcontext(session) if session is not None else self.write() as s:
             ids = {_order_id(order) for order in orders}
             known = {record.order_id: record for record in s.exec(select(OrderRecord).where(
                 OrderRecord.source == source, OrderRecord.store == store, col(OrderRecord.order_id).in_(ids)))
@@ -422,6 +430,12 @@ class Ledger:
                     requeued += result.rowcount or 0
             if cursor is not None and position is not None:
                 self._advance(s, source, store, cursor, position, rewind)
+            for destination, why in (skipped or {}).items():  # after any re-evaluation above: these stay skipped
+                s.exec(update(Delivery).where(
+                    col(Delivery.source) == source, col(Delivery.store) == store, col(Delivery.destination) == destination,
+                    col(Delivery.order_id).in_([o.id for o in orders if not isinstance(o, Rejected)]),
+                    col(Delivery.state).in_([State.PENDING, State.RETRYING, State.DEAD, State.SKIPPED]))
+                    .values(state=State.SKIPPED, reason=why, next_attempt_at=None, updated_at=now))
         return EnqueueResult(len(orders), new_orders, new_deliveries, requeued, rejected, unread)
 
     def to_read_again(self, source: str, store: str, limit: int = 25) -> list[str]:
@@ -746,9 +760,17 @@ def _insert(dialect: str, table: Any) -> Any:
 _CONCURRENT_WRITE = ("23505", "40P01", "40001")
 
 
+def concurrent_write(exc: IntegrityError | OperationalError) -> bool:
+    """A transaction that lost to a concurrent one and may simply run again (`_CONCURRENT_WRITE`)."""
+    return _concurrent_write(exc)
+
+
 def _concurrent_write(exc: IntegrityError | OperationalError) -> bool:
     return getattr(exc.orig, "sqlstate", None) in _CONCURRENT_WRITE
 
 
 def _order_id(order: Order | Rejected) -> str:
     return order.order_id if isinstance(order, Rejected) else order.id
+
+
+from connector import inbox as _inbox  # noqa: E402, F401 - its table is in the ledger's metadata

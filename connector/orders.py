@@ -148,6 +148,23 @@ class Coupon(_Model):
     discount: Money
 
 
+class Consent(_Model):
+    """A marketing consent the customer answered (SoPost): its id, name, who holds the list, and the answer."""
+
+    id: str
+    name: str = ""
+    data_handler: str = ""
+    status: str = ""  # "APPROVED" when given
+
+
+class Answer(_Model):
+    """A custom question answered with the order (SoPost), every answer kept."""
+
+    question_id: str
+    question: str = ""
+    answers: tuple[Option, ...] = ()  # name = the answer's id, value = its text
+
+
 class Order(_Model):
     source: str  # "woocommerce" | "bigcommerce"
     store: str  # the store's identity: host/path for WooCommerce, store hash for BigCommerce
@@ -179,6 +196,8 @@ class Order(_Model):
     note: str = ""
     needs_shipping: bool = True
     tags: tuple[str, ...] = ()
+    consents: tuple[Consent, ...] = ()  # marketing consents (SoPost); none for the stores
+    answers: tuple[Answer, ...] = ()  # custom questions answered with the order (SoPost)
 
     @property
     def ref(self) -> str:
@@ -205,6 +224,12 @@ class Order(_Model):
         return spec.platform if spec is not None else ""
 
     @property
+    def priced(self) -> bool:
+        """False for a source whose orders carry no money (SoPost's free samples): destinations leave money out."""
+        spec = _source_spec(self.source)
+        return spec.priced if spec is not None else True
+
+    @property
     def fulfilment(self) -> Fulfilment:
         """Where the order stands (`Fulfilment`), from its status as its source reads it."""
         spec = _source_spec(self.source)
@@ -214,7 +239,8 @@ class Order(_Model):
 
     def content_hash(self) -> str:
         """Identifies the order's content, ignoring `modified_at` (which moves on mere views)."""
-        body = self.model_dump_json(exclude={"modified_at"})
+        empty = {name for name in ("consents", "answers") if not getattr(self, name)}  # as before they existed
+        body = self.model_dump_json(exclude={"modified_at", *empty})
         return hashlib.sha256(body.encode()).hexdigest()[:32]
 
 

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from connector.adapters import Spec
 from connector.destinations import orderprotection, sonarid, sophio
-from connector.sources import bigcommerce, woocommerce
+from connector.sources import bigcommerce, sopost, woocommerce
 
 REGISTRY: tuple[Spec, ...] = (
     woocommerce.SPEC,
     bigcommerce.SPEC,
+    sopost.SPEC,
     sonarid.SPEC,
     orderprotection.SPEC,
     sophio.SPEC,

@@ -5,6 +5,8 @@ Jobs (one in-memory job store: the cursors and the queue live in the ledger, not
   the first one at start-up;
 - `deliver`, every few seconds: one delivery pass over what is due (new rows and retries whose
   `next_attempt_at` has come), which keeps claiming until nothing is due;
+- `sopost`, while SoPost is on, every `INTAKE_TICK` seconds and at once when the listener stores an event:
+  the intake (connector.sopost_intake) reads the orders of new events; what it enqueues wakes `deliver`;
 - `watchdog`, while systemd set WATCHDOG_USEC: `WATCHDOG=1` at half that interval. It runs as a
   scheduler job on its own one-thread executor, so the pings prove that the scheduler still
   dispatches jobs; if it hangs or dies, systemd kills and restarts the service.
@@ -21,7 +23,10 @@ and the main thread, which does nothing but wait, notices within a fraction of a
 shutdown as ordinary code, exactly once: STOPPING=1, set the stop Event (polls stop between pages,
 the delivery pass between orders and before any further quick retry), `shutdown(wait=True)` so the
 requests in flight finish or time out (CONNECTOR_HTTP_TIMEOUT; the unit's TimeoutStopSec is longer),
-release anything of ours still in `sending`, exit 0. No job ever calls back into the scheduler:
+release anything of ours still in `sending`, exit 0. The HTTP listener (connector.web, CONNECTOR_LISTEN) starts
+before the jobs and stops first: nothing new is accepted, requests already read are answered.
+Waking a job early (`wake`: a webhook stored, an order enqueued) is the one call into the scheduler
+from outside it, made under `_wake_lock` and never once the stop has begun. No job ever calls back into the scheduler:
 `shutdown()` holds the job store lock while it waits for running jobs, so that could deadlock.
 """
 
@@ -35,11 +40,13 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from types import FrameType
+from typing import Any
 
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
+from connector import metrics
 from connector.app import App
 from connector.delivery import PassReport
 from connector.errors import LedgerUnavailable
@@ -58,6 +65,8 @@ STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 WAIT_STEP = 0.2  # how often the main thread looks for a signal
 
 WATCHDOG_EXECUTOR = "watchdog"
+INTAKE_TICK = 2.0  # seconds between SoPost intake passes (each new event also wakes it at once)
+WOKEN_JOBS = ("deliver", "sopost")  # jobs woken early, whose overlapping ticks are expected
 
 
 class _ExpectedSkips(logging.Filter):
@@ -72,7 +81,7 @@ class _ExpectedSkips(logging.Filter):
         if "maximum number of running instances" not in str(record.msg):
             return True
         args = record.args if isinstance(record.args, tuple) else ()
-        return not (args and getattr(args[0], "id", None) == "deliver")
+        return not (args and getattr(args[0], "id", None) in WOKEN_JOBS)
 
 
 class Service:
@@ -93,13 +102,18 @@ class Service:
         self._polls: dict[str, tuple[PollReport, datetime]] = {}
         self._delivered = 0
         self._status_lock = threading.Lock()
+        self._wake_lock = threading.Lock()
+        self._woken = {job_id: threading.Event() for job_id in WOKEN_JOBS}
+        if app.intake is not None:
+            app.intake.on_enqueued = lambda: self.wake("deliver")
+        self.listener = self._listener()
 
     # -- wiring ------------------------------------------------------------------------------
 
     def _scheduler(self) -> BackgroundScheduler:
         scheduler = BackgroundScheduler(
             executors={
-                "default": ThreadPoolExecutor(max_workers=len(self.app.sources) + 1),
+                "default": ThreadPoolExecutor(max_workers=len(self.app.sources) + 1 + (self.app.intake is not None)),
                 WATCHDOG_EXECUTOR: ThreadPoolExecutor(max_workers=1),
             },
             job_defaults={
@@ -115,6 +129,9 @@ class Service:
                               args=(name,), id=f"poll-{name}", name=f"poll {name}", next_run_time=now)
         scheduler.add_job(self._deliver, IntervalTrigger(seconds=self.delivery_tick), id="deliver", name="deliver",
                           next_run_time=now)
+        if self.app.intake is not None:
+            scheduler.add_job(self._intake, IntervalTrigger(seconds=min(INTAKE_TICK, self.interval)), id="sopost",
+                              name="sopost intake", next_run_time=now)
         if self.notifier.enabled and self.notifier.watchdog_interval:
             scheduler.add_job(self._watchdog, IntervalTrigger(seconds=self.notifier.watchdog_interval), id="watchdog",
                               name="systemd watchdog", executor=WATCHDOG_EXECUTOR, next_run_time=now,
@@ -129,6 +146,8 @@ class Service:
         apscheduler_log = logging.getLogger("apscheduler.scheduler")
         apscheduler_log.addFilter(_expected_skips)
         try:
+            if self.listener is not None:
+                self.listener.start()
             self.scheduler.start()
             log.info("service started: polling %s every %gs, delivering to %s (due rows checked every %gs)%s",
                      ", ".join(self.app.sources) or "nothing", self.interval, ", ".join(self.app.destinations) or "nothing",
@@ -154,7 +173,10 @@ class Service:
         log.info("stopping (%s): no new polls or deliveries; waiting up to %gs for requests in flight",
                  reason, self.app.settings.http_timeout)
         self.notifier.stopping(status=f"stopping ({reason})")
-        self.stop.set()
+        with self._wake_lock:
+            self.stop.set()
+        if self.listener is not None:
+            self.listener.stop()
         if self.scheduler.running:
             self.scheduler.shutdown(wait=True)
         released = self.release_claims()
@@ -187,11 +209,25 @@ class Service:
             log.exception("poll of %s failed unexpectedly; the next poll tries again", name)
             return
         finished = utcnow()
+        for report in reports:
+            metrics.ORDERS_READ.labels(report.source).inc(report.seen)
         with self._status_lock:
             self._polls.update({r.source: (r, finished) for r in reports})
         self._publish_status()
 
     def _deliver(self) -> None:
+        self._again_while_woken("deliver", self._deliver_once)
+
+    def _again_while_woken(self, job_id: str, run: Callable[[], None]) -> None:
+        """`run`, and again while a wake-up came during it (APScheduler skips one that finds the job running)."""
+        again = self._woken[job_id]
+        while True:
+            again.clear()
+            run()
+            if self.stop.is_set() or not again.is_set():
+                return
+
+    def _deliver_once(self) -> None:
         if self.stop.is_set():
             return
         self.resume_paused()
@@ -209,6 +245,52 @@ class Service:
             with self._status_lock:
                 self._delivered += delivered
             self._publish_status()
+
+    def _intake(self) -> None:
+        self._again_while_woken("sopost", self._intake_once)
+
+    def _intake_once(self) -> None:
+        if self.stop.is_set() or self.app.intake is None:
+            return
+        try:
+            report = self.app.intake.run_due(stop=self.stop)
+        except LedgerUnavailable as exc:
+            log.error("SoPost intake pass stopped: %s; the events wait in the inbox, the next pass tries again", exc)
+            return
+        except Exception:
+            log.exception("SoPost intake pass failed unexpectedly; the next pass tries again")
+            return
+        if report.states:
+            log.info("sopost intake: %s", report.describe())
+
+    def wake(self, job_id: str) -> None:
+        """Run job `job_id` now rather than at its next tick (never once the stop has begun)."""
+        with self._wake_lock:
+            if self.stop.is_set() or not self.scheduler.running:
+                return
+            self._woken[job_id].set()  # a pass already running goes round once more
+            try:
+                self.scheduler.modify_job(job_id, next_run_time=datetime.now(UTC))
+            except Exception:  # a missed wake-up only waits for the next tick
+                log.debug("could not wake %s", job_id, exc_info=True)
+
+    def _listener(self) -> Any:
+        """The HTTP listener (connector.web) on CONNECTOR_LISTEN; None when it is empty."""
+        if self.app.settings.listen is None:
+            if self.app.intake is not None:
+                log.warning("CONNECTOR_LISTEN is empty: no listener, so SoPost's webhooks cannot arrive (events "
+                            "already in the inbox are still read)")
+            return None
+        from connector.web import Hook, Listener, WebApp
+
+        hooks = {}
+        if self.app.intake is not None:
+            hooks["sopost"] = Hook(self.app.intake.source.settings.webhook_secret, self.app.intake.inbox,
+                                   wake=lambda: self.wake("sopost"))
+        web = WebApp(self.app.ledger, hooks=hooks, poll_interval=self.interval,
+                     polled=lambda: [(name, source.store) for name, source in self.app.sources.items()])
+        host, port = self.app.settings.listen
+        return Listener(web, host, port)
 
     def _watchdog(self) -> None:
         self.notifier.watchdog()

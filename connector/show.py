@@ -30,13 +30,19 @@ def _order(record: OrderRecord, deliveries: list[tuple[Delivery, list[Attempt]]]
             "status": data.get("status"),
             "created_at": data.get("created_at"),
             "paid_at": data.get("paid_at"),
-            "total": f"{data.get('total')} {data.get('currency')}",
+            "total": f"{data.get('total')} {data.get('currency')}" if _priced(record.source) else "none (a free sample)",
             "customer": customer.get("email") or "(no e-mail)",
             "items": sum(int(item.get("quantity") or 0) for item in data.get("items") or []),
             "lines": len(data.get("items") or []),
             "ship_to": ", ".join(p for p in (shipping.get("city"), shipping.get("country")) if p) or "-",
             "needs_shipping": data.get("needs_shipping"),
         }
+        if data.get("consents") or data.get("answers"):  # SoPost: marketing consents and custom answers
+            facts["consents"] = [f"{c.get('name') or c.get('id')} ({c.get('data_handler') or '-'}) {c.get('status')}"
+                                 for c in data.get("consents") or []]
+            facts["answers"] = [f"{a.get('question') or a.get('question_id')}: "
+                                + ", ".join(o.get("value", "") for o in a.get("answers") or [])
+                                for a in data.get("answers") or []]
     return {
         "source": record.source, "store": record.store, "order_id": record.order_id, "number": record.number,
         "modified_at": _iso(record.modified_at), "first_seen_at": _iso(record.first_seen_at),
@@ -50,6 +56,16 @@ def _order(record: OrderRecord, deliveries: list[tuple[Delivery, list[Attempt]]]
                         for a in attempts],
         } for d, attempts in deliveries],
     }
+
+
+def _priced(source: str) -> bool:
+    """Whether the source's orders carry money (a SoPost sample does not: its total is shown as none)."""
+    from connector.registry import spec
+
+    try:
+        return spec(source, "source").priced
+    except KeyError:
+        return True
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -70,6 +86,10 @@ def render(orders: list[dict[str, Any]], console: Console) -> None:
                           f"{facts['lines']} lines, customer {facts['customer']}, ship to {facts['ship_to']}", markup=False)
             console.print(f"  created {facts['created_at']}, paid {facts['paid_at'] or '-'}, "
                           f"modified {order['modified_at'] or '-'}, first seen {order['first_seen_at'] or '-'}", markup=False)
+        if facts.get("consents") is not None:
+            console.print(f"  consents: {'; '.join(facts['consents']) or 'none'}", markup=False)
+            for answer in facts.get("answers") or []:
+                console.print(f"  answered {answer}", markup=False)
         if order["error"]:
             console.print(f"  could not be read: {order['error']}", markup=False)
         if not order["deliveries"]:

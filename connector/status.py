@@ -7,6 +7,7 @@ from typing import Any
 
 from rich.console import Console
 
+from connector import inbox_view
 from connector.config import Settings
 from connector.formats import duration
 from connector.ledger import Backlog, Ledger, State, utcnow
@@ -55,7 +56,8 @@ def collect(settings: Settings) -> dict[str, Any]:
                 "schema_revision": ledger.revision,  # the ledger's Alembic revision (brought up to date on opening)
                 "sources_enabled": settings.sources, "destinations": destinations, "cursors": cursors,
                 "polls": polls,  # which instance polls which store (several instances on one ledger)
-                "orders_not_read": problems}
+                "orders_not_read": problems,
+                "inbox": inbox_view.report(ledger)}  # webhook events (SoPost) by state
     finally:
         ledger.close()
 
@@ -119,6 +121,7 @@ def render(report: dict[str, Any], console: Console) -> None:
                           f"{row['reason']}", markup=False)
         if len(problems["latest"]) > SHOWN:
             console.print(f"  and {len(problems['latest']) - SHOWN} more in `status --json`", markup=False)
+    inbox_view.render(report.get("inbox", {}), console)
     console.print("Sources", style="bold", markup=False)
     if not report["cursors"]:
         console.print("  not polled yet", markup=False)

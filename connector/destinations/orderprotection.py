@@ -143,6 +143,8 @@ class OrderProtection(Destination):
         return sum((fee.total for fee in fees), Decimal("0")) + tax, tax
 
     def build(self, order: Order) -> dict[str, Any]:
+        if not order.priced:
+            raise Skip(f"{VENDOR} protects what an order cost; a free sample ({order.source}) carries no money")
         currency = order.currency.upper()
         if currency not in CURRENCIES:
             raise Skip(f"{VENDOR} does not accept currency {currency} (not in its documented currency list)")

@@ -78,8 +78,9 @@ class SonarID(Destination):
         payload["order"] = {
             "id": order_key(order),
             "number": order.number,
-            "total": amount_string(order.total, order.currency),
         }
+        if order.priced:  # a free sample (SoPost) carries no money: none is sent
+            payload["order"]["total"] = amount_string(order.total, order.currency)
         if order.currency.strip():
             payload["order"]["currency"] = order.currency.strip().upper()
         return payload

@@ -5,6 +5,7 @@
 - `SonarIDSandbox`: sonarID's ``POST /api/v1/orders`` with its validation and deduplication.
 - `OrderProtectionSandbox`: OrderProtection's ``POST /v1/orders`` (Bearer, required fields, enums, 201).
 - `SophioSandbox`: a Sophio store's ``createorder.wws?action=CREATE`` (query-string authentication, echo).
+- `SoPostSandbox`: SoPost's ``GET /orders/{id}`` and ``POST /webhooks`` (Basic auth), and a sender of its ``OrderEvent``s.
 - `Faults`: failures to inject (error status, 429, slow, dropped connection, HTML instead of JSON).
 - `sample_woocommerce_orders`, `sample_bigcommerce_orders`: deterministic, realistic orders to fill the stores with.
 """
@@ -17,6 +18,7 @@ from connector.sandbox.orderprotection import OrderProtectionSandbox
 from connector.sandbox.server import RecordedRequest, Response, SandboxServer
 from connector.sandbox.sonarid import SonarIDSandbox
 from connector.sandbox.sophio import SophioSandbox
+from connector.sandbox.sopost import SoPostSandbox, sample_sopost_order
 from connector.sandbox.woocommerce import WooCommerceSandbox
 
 __all__ = [
@@ -27,9 +29,11 @@ __all__ = [
     "RecordedRequest",
     "Response",
     "SandboxServer",
+    "SoPostSandbox",
     "SonarIDSandbox",
     "SophioSandbox",
     "WooCommerceSandbox",
     "sample_bigcommerce_orders",
+    "sample_sopost_order",
     "sample_woocommerce_orders",
 ]

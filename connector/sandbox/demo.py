@@ -12,8 +12,10 @@ from connector.sandbox import (
     OrderProtectionSandbox,
     SonarIDSandbox,
     SophioSandbox,
+    SoPostSandbox,
     WooCommerceSandbox,
 )
+from connector.sandbox.sopost import ORGANISATION
 
 WC_KEY, WC_SECRET, SONARID_KEY = "ck_sandbox_key", "cs_sandbox_secret", "sk_test_sandbox"
 ORDERPROTECTION_TOKEN, SOPHIO_KEY, SOPHIO_SECRET = "op_test_sandbox", "sophio_sandbox", "orders_sandbox"
@@ -27,6 +29,7 @@ def sandbox_env(wc: WooCommerceSandbox | None, sonarid: SonarIDSandbox, database
         "CONNECTOR_DATABASE_URL": f"sqlite:///{database}",
         "CONNECTOR_RETRY_BASE": "1",
         "CONNECTOR_LOOKBACK": "600",
+        "CONNECTOR_LISTEN": "127.0.0.1:0",  # a free port: several services side by side never collide
         "SONARID_URL": sonarid.url,
         "SONARID_API_KEY": SONARID_KEY,
     }
@@ -46,6 +49,15 @@ def orderprotection_env(server: OrderProtectionSandbox) -> dict[str, str]:
 def sophio_env(server: SophioSandbox) -> dict[str, str]:
     """The settings that turn Sophio on, pointed at its sandbox."""
     return {"SOPHIO_STORE_URL": server.url, "SOPHIO_API_KEY": server.api_key, "SOPHIO_API_SECRET": server.api_secret}
+
+
+SOPOST_WEBHOOK_SECRET = "sandbox-webhook-secret-0123456789"
+
+
+def sopost_env(server: SoPostSandbox, *, organisation: str = ORGANISATION) -> dict[str, str]:
+    """The settings that turn SoPost on, pointed at its sandbox."""
+    return {"SOPOST_API_URL": server.url, "SOPOST_API_KEY": server.api_key, "SOPOST_API_SECRET": server.api_secret,
+            "SOPOST_WEBHOOK_SECRET": SOPOST_WEBHOOK_SECRET, "SOPOST_ORGANISATION_ID": organisation}
 
 
 def fresh_order(order: dict[str, Any], status: str = "processing") -> dict[str, Any]:

@@ -19,6 +19,9 @@ def source_class(name: str) -> type[Source]:
     return spec(name, "source").adapter
 
 
-def build_sources(settings: Settings) -> dict[str, Source]:
+def build_sources(settings: Settings, *, polled: bool | None = True) -> dict[str, Source]:
+    """The enabled sources, by name: the polled ones (the default), those by webhook (`polled=False`), or all (None)."""
+    from connector.registry import spec
+
     return {name: source_class(name)(settings.of(name), timeout=settings.http_timeout, trust=settings.trust)
-            for name in settings.sources}
+            for name in settings.sources if polled is None or spec(name, "source").polled == polled}

@@ -71,14 +71,15 @@ def test_what_turns_adapters_on_is_said_from_their_specs() -> None:
         "SOPHIO_STORE_URL, SOPHIO_API_KEY and SOPHIO_API_SECRET")
     assert check.nothing_enabled("source") == (
         "no source is enabled: set WOOCOMMERCE_URL, WOOCOMMERCE_CONSUMER_KEY and WOOCOMMERCE_CONSUMER_SECRET, "
-        "or BIGCOMMERCE_STORE_HASH and BIGCOMMERCE_ACCESS_TOKEN")
+        "or BIGCOMMERCE_STORE_HASH and BIGCOMMERCE_ACCESS_TOKEN, "
+        "or SOPOST_API_URL, SOPOST_API_KEY, SOPOST_API_SECRET and SOPOST_WEBHOOK_SECRET")
 
 
 def test_each_adapter_is_off_until_its_variables_are_set() -> None:
     names = [spec.name for spec in registry.REGISTRY]
     assert len(names) == len(set(names))
     assert all(spec.from_env(Reader({})) is None for spec in registry.REGISTRY)
-    assert config.SOURCES == ("woocommerce", "bigcommerce")
+    assert config.SOURCES == ("woocommerce", "bigcommerce", "sopost")
     assert config.DESTINATIONS == ("sonarid", "orderprotection", "sophio")
 
 
@@ -88,6 +89,6 @@ def test_the_order_key_prefix_and_platform_are_the_sources_declared_facts() -> N
         "status_id": 11, "created_at": "2024-01-01T00:00:00Z", "modified_at": "2024-01-01T00:00:00Z",
         "currency": "USD", "total": "1", "subtotal": "1"})
     assert (order.platform_key, order.platform, order.fulfilment) == ("bc_120", "bigcommerce", "unfulfilled")
-    stranger = order.model_copy(update={"source": "sopost"})  # a source this version does not have
-    assert (stranger.platform_key, stranger.platform, stranger.fulfilment) == ("sopost_120", "", "other")
+    stranger = order.model_copy(update={"source": "nosuch"})  # a source this version does not have
+    assert (stranger.platform_key, stranger.platform, stranger.fulfilment) == ("nosuch_120", "", "other")
     assert "fulfilment" not in order.model_dump() and "platform_key" not in order.model_dump()  # snapshots unchanged
