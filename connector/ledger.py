@@ -21,7 +21,23 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Column, DateTime, Index, UniqueConstraint, and_, event, func, or_, update
+from sqlalchemy import (
+    Column,
+    DateTime,
+    Index,
+    Integer,
+    String,
+    UniqueConstraint,
+    and_,
+    bindparam,
+    case,
+    event,
+    func,
+    insert,
+    null,
+    or_,
+    update,
+)
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.types import TypeDecorator
@@ -95,7 +111,7 @@ class Delivery(SQLModel, table=True):
     __tablename__ = "deliveries"
     __table_args__ = (
         UniqueConstraint("source", "store", "order_id", "destination", name="uq_delivery"),
-        Index("ix_delivery_due", "destination", "state", "next_attempt_at"),
+        Index("ix_delivery_claim", "destination", "state", "next_attempt_at", "id"),  # the claim's walks (0007)
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -506,34 +522,46 @@ class Ledger:
     # -- delivering ------------------------------------------------------------------------
 
     def claim(self, destination: str, limit: int, *, lease: float, now: datetime | None = None) -> list[Claim]:
-        """Take up to `limit` due rows for `destination` into `sending`, oldest first."""
+        """Take up to `limit` due rows for `destination` into `sending`, oldest first (never tried, then by due time).
+
+        Four index walks (`ix_delivery_claim`: each state, never tried / due by now), each reading at most
+        `limit` rows in the index's order: the same cost with 100 rows queued or 100,000. The snapshots are
+        read for the rows taken only, after the limit."""
         now = now or utcnow()
-        claims: list[Claim] = []
         with self.write() as s:
-            rows = s.exec(
-                select(Delivery, OrderRecord)
-                .join(OrderRecord, and_(col(OrderRecord.source) == col(Delivery.source),
-                                        col(OrderRecord.store) == col(Delivery.store),
-                                        col(OrderRecord.order_id) == col(Delivery.order_id)))
-                .where(Delivery.destination == destination, col(Delivery.state).in_(DUE_STATES),
-                       or_(col(Delivery.next_attempt_at).is_(None), col(Delivery.next_attempt_at) <= now))
-                .order_by(col(Delivery.next_attempt_at).is_not(None), col(Delivery.next_attempt_at), col(Delivery.id))
-                .limit(limit)
-                .with_for_update(skip_locked=True, of=Delivery)  # PostgreSQL; SQLite's BEGIN IMMEDIATE serialises
-            ).all()
-            for delivery, record in rows:
-                if record.error is not None and not record.content_hash:
-                    delivery.state, delivery.reason = State.DEAD, f"{MALFORMED}: {record.error}"
-                    s.add(delivery)
-                    continue
-                delivery.state = State.SENDING
-                delivery.attempts += 1
-                delivery.last_attempt_at = delivery.updated_at = now
-                delivery.lease_until = now + timedelta(seconds=lease)
-                delivery.claimed_by = process_token()
-                s.add(delivery)
-                claims.append(Claim(delivery.id or 0, Order.model_validate_json(record.data), delivery.attempts,
-                                    delivery.first_failed_at))
+            return self._claim(s.connection(), destination, limit, lease, now)
+
+    def _claim(self, connection: Any, destination: str, limit: int, lease: float, now: datetime) -> list[Claim]:
+        if limit <= 0:
+            return []
+        due = sorted({row for statement in _due_statements(destination, limit, now)
+                      for row in connection.execute(statement).all()},
+                     key=lambda row: (row[1] is not None, row[1] or now, row[0]))[:limit]
+        if not due:
+            return []
+        d, o = _DELIVERIES, _ORDERS
+        rows = connection.execute(
+            select(d.c.id, d.c.attempts, d.c.first_failed_at, o.c.data, o.c.error, o.c.content_hash)
+            .select_from(d.join(o, and_(o.c.source == d.c.source, o.c.store == d.c.store, o.c.order_id == d.c.order_id)))
+            .where(d.c.id.in_([row[0] for row in due]))).all()
+        by_id = {row[0]: row for row in rows}
+        claims: list[Claim] = []
+        taken: list[int] = []
+        for delivery_id, *_ in due:
+            row = by_id.get(delivery_id)
+            if row is None:  # no snapshot: cannot happen through `enqueue`
+                continue
+            _, attempts, first_failed_at, data, error, content_hash = row
+            if error is not None and not content_hash:
+                connection.execute(update(d).where(d.c.id == delivery_id).values(
+                    state=State.DEAD, reason=f"{MALFORMED}: {error}"))
+                continue
+            taken.append(delivery_id)
+            claims.append(Claim(delivery_id, Order.model_validate_json(data), attempts + 1, first_failed_at))
+        if taken:
+            connection.execute(update(d).where(d.c.id.in_(taken)).values(
+                state=State.SENDING, attempts=d.c.attempts + 1, last_attempt_at=now, updated_at=now,
+                lease_until=now + timedelta(seconds=lease), claimed_by=process_token()))
         return claims
 
     def record(self, delivery_id: int, state: State, *, reason: str | None = None, status_code: int | None = None,
@@ -543,35 +571,24 @@ class Ledger:
         """Record the outcome of one attempt (never raises on a vanished row).
 
         `failing`: a transient or ambiguous failure; the first one starts the retry horizon's clock.
+        Two Core statements (an UPDATE computed in SQL, the attempt's INSERT); no row is loaded.
         """
         now = now or utcnow()
+        message = redact(message)[:2000] if message else None
+        reason = redact(reason) if reason else None
+        delivered = state == State.DELIVERED
         with self.write() as s:
-            row = s.get(Delivery, delivery_id)
-            if row is None:
+            connection = s.connection()
+            result = connection.execute(_RECORD, {
+                "b_id": delivery_id, "b_state": str(state), "b_reason": reason, "b_status": status_code,
+                "b_reference": reference or None, "b_message": message,
+                "b_response": redact(response)[:2000] if response is not None else None,
+                "b_next": next_attempt_at, "b_now": now, "b_ambiguous": ambiguous, "b_uncount": int(uncount),
+                "b_failing": int(failing and not delivered), "b_delivered": int(delivered)})
+            if not result.rowcount:  # vanished
                 return
-            row.state = state
-            row.reason = redact(reason) if reason else None
-            row.status_code = status_code
-            if reference:
-                row.reference = reference
-            row.message = redact(message)[:2000] if message else None
-            if response is not None:
-                row.response = redact(response)[:2000]
-            row.next_attempt_at = next_attempt_at
-            row.lease_until = None
-            row.claimed_by = None
-            row.updated_at = now
-            row.ambiguous_attempts += ambiguous
-            if uncount:
-                row.attempts = max(0, row.attempts - 1)
-            if failing and row.first_failed_at is None:
-                row.first_failed_at = now
-            if state == State.DELIVERED:
-                row.delivered_at = now
-                row.first_failed_at = None
-            s.add(row)
-            s.add(Attempt(delivery_id=delivery_id, at=now, state=state, status_code=status_code,
-                          message=row.message or row.reason))
+            connection.execute(insert(_ATTEMPTS).values(delivery_id=delivery_id, at=now, state=str(state),
+                                                        status_code=status_code, message=message or reason))
 
     def recover(self, now: datetime | None = None) -> int:
         """Rows left in `sending` by a process that is gone (or whose lease ran out) become due again.
@@ -711,6 +728,48 @@ class Ledger:
         with self.read() as s:
             return s.exec(select(func.min(Delivery.next_attempt_at)).where(
                 Delivery.destination == destination, col(Delivery.state).in_(DUE_STATES))).first()
+
+
+_DELIVERIES: Any = Delivery.__table__  # type: ignore[attr-defined]
+_ORDERS: Any = OrderRecord.__table__  # type: ignore[attr-defined]
+_ATTEMPTS: Any = Attempt.__table__  # type: ignore[attr-defined]
+
+
+def _due_statements(destination: str, limit: int, now: datetime) -> list[Any]:
+    """The claim's index walks: per due state, the never-tried rows by id, then the due ones by due time.
+    FOR UPDATE SKIP LOCKED on PostgreSQL (a row another instance is taking is passed over); SQLite's
+    BEGIN IMMEDIATE serialises claims anyway."""
+    d = _DELIVERIES
+    statements = []
+    for state in DUE_STATES:
+        base = select(d.c.id, d.c.next_attempt_at).where(d.c.destination == destination, d.c.state == str(state))
+        statements.append(base.where(d.c.next_attempt_at.is_(None)))
+        statements.append(base.where(d.c.next_attempt_at <= now))
+    # the index's own order (PostgreSQL sorts by `id` alone after an IS NULL; by both columns it walks the index)
+    return [statement.order_by(d.c.next_attempt_at, d.c.id).limit(limit).with_for_update(skip_locked=True)
+            for statement in statements]
+
+
+def _recorded() -> Any:
+    """`Ledger.record`'s UPDATE: every outcome's changes computed in SQL from bound values (no row loaded)."""
+    d = _DELIVERIES
+    now = bindparam("b_now", type_=UTCDateTime())
+    uncount, failing, delivered = (bindparam(name, type_=Integer()) for name in ("b_uncount", "b_failing", "b_delivered"))
+    return (update(d).where(d.c.id == bindparam("b_id", type_=Integer())).values(
+        state=bindparam("b_state", type_=String()), reason=bindparam("b_reason", type_=String()),
+        status_code=bindparam("b_status", type_=Integer()),
+        reference=func.coalesce(bindparam("b_reference", type_=String()), d.c.reference),
+        message=bindparam("b_message", type_=String()),
+        response=func.coalesce(bindparam("b_response", type_=String()), d.c.response),
+        next_attempt_at=bindparam("b_next", type_=UTCDateTime()), lease_until=None, claimed_by=None, updated_at=now,
+        ambiguous_attempts=d.c.ambiguous_attempts + bindparam("b_ambiguous", type_=Integer()),
+        attempts=case((d.c.attempts - uncount < 0, 0), else_=d.c.attempts - uncount),
+        first_failed_at=case((delivered == 1, null()), (failing == 1, func.coalesce(d.c.first_failed_at, now)),
+                             else_=d.c.first_failed_at),
+        delivered_at=case((delivered == 1, now), else_=d.c.delivered_at)))
+
+
+_RECORD = _recorded()
 
 
 def _insert(dialect: str, table: Any) -> Any:
