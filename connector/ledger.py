@@ -38,6 +38,7 @@ from sqlalchemy import (
     or_,
     update,
 )
+from sqlalchemy import select as core_select  # Core rows (sqlmodel's `select` types ORM entities)
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.types import TypeDecorator
@@ -541,7 +542,7 @@ class Ledger:
             return []
         d, o = _DELIVERIES, _ORDERS
         rows = connection.execute(
-            select(d.c.id, d.c.attempts, d.c.first_failed_at, o.c.data, o.c.error, o.c.content_hash)
+            core_select(d.c.id, d.c.attempts, d.c.first_failed_at, o.c.data, o.c.error, o.c.content_hash)
             .select_from(d.join(o, and_(o.c.source == d.c.source, o.c.store == d.c.store, o.c.order_id == d.c.order_id)))
             .where(d.c.id.in_([row[0] for row in due]))).all()
         by_id = {row[0]: row for row in rows}
@@ -742,7 +743,7 @@ def _due_statements(destination: str, limit: int, now: datetime) -> list[Any]:
     d = _DELIVERIES
     statements = []
     for state in DUE_STATES:
-        base = select(d.c.id, d.c.next_attempt_at).where(d.c.destination == destination, d.c.state == str(state))
+        base = core_select(d.c.id, d.c.next_attempt_at).where(d.c.destination == destination, d.c.state == str(state))
         statements.append(base.where(d.c.next_attempt_at.is_(None)))
         statements.append(base.where(d.c.next_attempt_at <= now))
     # the index's own order (PostgreSQL sorts by `id` alone after an IS NULL; by both columns it walks the index)
