@@ -146,7 +146,8 @@ def environment(servers: dict[str, SandboxServer], database: Path, tmp: Path) ->
     base = {k: v for k, v in os.environ.items()
             if not k.startswith(("WOOCOMMERCE_", "BIGCOMMERCE_", "SONARID_", "ORDERPROTECTION_", "SOPHIO_", "CONNECTOR_"))}
     return {**base, **sandbox_env(wc, sonarid, database, bc), **orderprotection_env(op), **sophio_env(sophio),
-            "CONNECTOR_ENV_FILE": str(tmp / "none.env"), "CONNECTOR_LOG_LEVEL": "WARNING", "COLUMNS": "120"}
+            "CONNECTOR_ENV_FILE": str(tmp / "none.env"), "CONNECTOR_LOG_LEVEL": "WARNING", "COLUMNS": "120",
+            **({"PYTHONPATH": CODE} if CODE else {})}
 
 
 @dataclass
@@ -158,11 +159,19 @@ class Child:
     out: str
 
 
+CODE: str | None = None  # --code: the connector package the child runs (a checkout of another commit)
+PROFILE: str | None = None  # --profile: the child runs under `py-spy record` (collapsed stacks to this file)
+
+
 def run_child(args: list[str], env: dict[str, str], cwd: Path) -> Child:
     out_path, err_path = cwd / "child.out", cwd / "child.err"
+    command = [sys.executable, "-m", "connector", *args]
+    if PROFILE:
+        spy = str(Path(sys.executable).with_name("py-spy"))
+        command = [spy, "record", "--format", "raw", "-r", "100", "-o", PROFILE, "--", *command]
     with out_path.open("w") as out, err_path.open("w") as err:
         started = time.perf_counter()
-        process = subprocess.Popen([sys.executable, "-m", "connector", *args], cwd=cwd, env=env, stdout=out, stderr=err)
+        process = subprocess.Popen(command, cwd=cwd, env=env, stdout=out, stderr=err)
         _, status, usage = os.wait4(process.pid, 0)
         wall = time.perf_counter() - started
         process.returncode = os.waitstatus_to_exitcode(status)
@@ -293,7 +302,13 @@ def main() -> None:
     parser.add_argument("--orders", type=int, default=2000, help="orders in the two stores together")
     parser.add_argument("--latency", type=float, default=0.0, help="seconds every sandbox waits before answering")
     parser.add_argument("--rss", type=int, nargs="+", metavar="ORDERS", help="only peak RSS (and CPU) at these sizes")
+    parser.add_argument("--profile", metavar="FILE", help="run the child under py-spy (pip install py-spy): "
+                        "collapsed stacks (CPU only, not idle threads) to FILE; the figures then include py-spy's cost")
+    parser.add_argument("--code", metavar="DIR", help="run the connector from this checkout (PYTHONPATH), e.g. a "
+                        "`git worktree` of main for the before figures; the sandbox stays this one")
     args: Any = parser.parse_args()
+    global CODE, PROFILE
+    PROFILE, CODE = args.profile, args.code and str(Path(args.code).resolve())
     if args.rss:
         rss(args.rss)
     else:

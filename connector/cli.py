@@ -14,7 +14,6 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from connector import config, logs, wire
 from connector.adapters import words
@@ -190,6 +189,8 @@ def backfill(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="count what would be queued; write nothing, send nothing")] = False,
 ) -> None:
     """Historical orders by creation date into the ledger, then delivered. Resumable."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
     from connector.app import App
     from connector.polling import backfill as run_backfill
 

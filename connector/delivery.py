@@ -28,6 +28,7 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 import httpx
@@ -38,6 +39,7 @@ from connector.destinations.base import Destination, Skip
 from connector.errors import LedgerUnavailable
 from connector.formats import duration
 from connector.ledger import Claim, Ledger, State, utcnow
+from connector.ledger_writer import Writer
 from connector.orders import MalformedOrder
 from connector.outcomes import (
     NOT_SENT,
@@ -129,6 +131,7 @@ class Deliverer:
         self._paused: dict[str, str] = {}  # destination → why; changed only by `pause` / `resume`, under the lock
         self._clients: dict[str, httpx.Client] = {}
         self._lock = threading.Lock()
+        self.writer = Writer(ledger)  # claims and outcomes of every worker, batched in one thread
 
     @property
     def paused(self) -> dict[str, str]:
@@ -162,6 +165,7 @@ class Deliverer:
             for client in self._clients.values():
                 client.close()
             self._clients.clear()
+        self.writer.close()
 
     def run_due(self, *, stop: threading.Event | None = None,
                 on_outcome: Callable[[str, str], None] | None = None) -> PassReport:
@@ -186,7 +190,7 @@ class Deliverer:
                 if (name not in self.paused and not (stop and stop.is_set()) and len(in_flight) < workers
                         and not self._unrecorded[name]):  # while an answer waits for the ledger, claim nothing
                     # keep every worker busy: claim only what can start now, so no row waits in `sending`
-                    claims = self.ledger.claim(name, workers - len(in_flight), lease=lease)
+                    claims = self.writer.run(partial(self.ledger.claim, name, workers - len(in_flight), lease=lease))
                     in_flight.update(pool.submit(self.deliver, name, claim, stop) for claim in claims)
                     if claims and len(in_flight) < workers:
                         continue
@@ -205,8 +209,8 @@ class Deliverer:
         order = claim.order
         started = time.monotonic()
         if name in self.paused or (stop and stop.is_set()):
-            self.ledger.record(claim.delivery_id, State.RETRYING, reason=f"not sent: {self.paused.get(name, 'stopping')}",
-                               uncount=True)
+            why = f"not sent: {self.paused.get(name, 'stopping')}"
+            self.writer.run(lambda: self.ledger.record(claim.delivery_id, State.RETRYING, reason=why, uncount=True))
             return State.RETRYING
         try:
             payload = destination.build(order)
@@ -325,7 +329,7 @@ class Deliverer:
             retry=tenacity.retry_if_exception_type(LedgerUnavailable), stop=give_up, before_sleep=waiting,
             wait=tenacity.wait_random_exponential(multiplier=0.2, max=RECORD_WAIT_MAX), reraise=True)
         try:
-            recording(self.ledger.record, claim.delivery_id, state, **outcome)
+            recording(self.writer.run, lambda: self.ledger.record(claim.delivery_id, state, **outcome))
         except LedgerUnavailable:
             log.error("gave up recording the outcome (%s) of order %s for %s while stopping; it stays `sending` "
                       "and is resent at the next start (the destination deduplicates on the order id)",

@@ -14,6 +14,7 @@ import errno
 import os
 import shutil
 import socket
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -349,10 +350,29 @@ class Ledger:
         """A write transaction (BEGIN IMMEDIATE on SQLite), committed on success.
 
         Raises LedgerUnavailable when another process holds the lock past the busy timeout or the
-        disk is full; the transaction is then rolled back and nothing was written.
+        disk is full; the transaction is then rolled back and nothing was written. Within `batch` (on
+        the same thread) it is a savepoint of the batch's transaction instead, committed with it.
         """
+        ambient: Session | None = getattr(getattr(self, "_batch", None), "session", None)
+        if ambient is not None:
+            with self._unavailable_as_one_line(), ambient.begin_nested():
+                yield ambient
+            return
         with self._unavailable_as_one_line(), Session(self._writer, expire_on_commit=False) as session, session.begin():
             yield session
+
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        """Every `write` on this thread until the end joins one transaction, each in its own savepoint (a
+        failing one undoes only itself): one BEGIN IMMEDIATE and one commit for many (`ledger_writer`)."""
+        if not hasattr(self, "_batch"):
+            self._batch = threading.local()
+        with self.write() as session:
+            self._batch.session = session
+            try:
+                yield
+            finally:
+                self._batch.session = None
 
     @contextmanager
     def read(self) -> Iterator[Session]:
