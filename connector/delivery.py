@@ -146,6 +146,10 @@ class Deliverer:
             self._paused[name] = why
         return first
 
+    def is_paused(self, name: str) -> bool:
+        """Whether `name` is paused (a dict lookup, atomic: no copy, no lock; asked around every request)."""
+        return name in self._paused
+
     def resume(self, name: str) -> bool:
         """Let the next pass try `name` again; True when it was paused."""
         with self._lock:
@@ -187,7 +191,7 @@ class Deliverer:
         in_flight: set[Future[str]] = set()
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"deliver-{name}") as pool:
             while True:
-                if (name not in self.paused and not (stop and stop.is_set()) and len(in_flight) < workers
+                if (not self.is_paused(name) and not (stop and stop.is_set()) and len(in_flight) < workers
                         and not self._unrecorded[name]):  # while an answer waits for the ledger, claim nothing
                     # keep every worker busy: claim only what can start now, so no row waits in `sending`
                     claims = self.writer.run(partial(self.ledger.claim, name, workers - len(in_flight), lease=lease))
@@ -208,7 +212,7 @@ class Deliverer:
         destination = self.destinations[name]
         order = claim.order
         started = time.monotonic()
-        if name in self.paused or (stop and stop.is_set()):
+        if self.is_paused(name) or (stop and stop.is_set()):
             why = f"not sent: {self.paused.get(name, 'stopping')}"
             self.writer.run(lambda: self.ledger.record(claim.delivery_id, State.RETRYING, reason=why, uncount=True))
             return State.RETRYING
@@ -268,7 +272,7 @@ class Deliverer:
         def again(state: tenacity.RetryCallState) -> bool:
             result: Result = state.outcome.result()  # type: ignore[union-attr]
             return (result.retryable and (result.retry_after or 0.0) <= QUICK_RETRY_AFTER_MAX
-                    and destination.name not in self.paused and not (stop and stop.is_set()))
+                    and not self.is_paused(destination.name) and not (stop and stop.is_set()))
 
         quick = retrying(again, attempts=QUICK_TRIES, base=self.quick_wait, cap=QUICK_RETRY_AFTER_MAX)
         tries: list[Result] = []
@@ -307,7 +311,7 @@ class Deliverer:
     def _record(self, name: str, claim: Claim, stop: threading.Event | None, state: State, **outcome: Any) -> None:
         """`Ledger.record`, retried while the ledger is locked or its disk full (see the module docstring)."""
         stopping_since: list[float] = []
-        waited = False
+        waited = logged = False
 
         def give_up(_state: tenacity.RetryCallState) -> bool:
             if stop is None or not stop.is_set():
@@ -315,12 +319,29 @@ class Deliverer:
             stopping_since[:1] = stopping_since[:1] or [time.monotonic()]
             return time.monotonic() - stopping_since[0] >= self.stop_grace
 
-        def waiting(retry_state: tenacity.RetryCallState) -> None:
+        def hold() -> bool:
+            """Claim nothing more for `name` from now on (True the first time)."""
             nonlocal waited
-            if not waited:
-                waited = True
-                with self._lock:
+            with self._lock:
+                first, waited = not waited, True
+                if first:
                     self._unrecorded[name] += 1
+            return first
+
+        def attempt() -> None:
+            try:
+                self.ledger.record(claim.delivery_id, state, **outcome)
+            except LedgerUnavailable:
+                # held in the writer's thread, before any answer of the same batch reaches its worker (which
+                # would let the destination claim again before this one is marked as waiting)
+                hold()
+                raise
+
+        def waiting(retry_state: tenacity.RetryCallState) -> None:
+            nonlocal logged
+            hold()
+            if not logged:
+                logged = True
                 log.warning("could not record the outcome (%s) of order %s for %s: %s. Retrying until the ledger "
                             "takes it; no new deliveries to %s meanwhile", state, claim.order.id, name,
                             getattr(retry_state.outcome.exception(), "what", None), name)  # type: ignore[union-attr]
@@ -329,7 +350,7 @@ class Deliverer:
             retry=tenacity.retry_if_exception_type(LedgerUnavailable), stop=give_up, before_sleep=waiting,
             wait=tenacity.wait_random_exponential(multiplier=0.2, max=RECORD_WAIT_MAX), reraise=True)
         try:
-            recording(self.writer.run, lambda: self.ledger.record(claim.delivery_id, state, **outcome))
+            recording(self.writer.run, attempt)
         except LedgerUnavailable:
             log.error("gave up recording the outcome (%s) of order %s for %s while stopping; it stays `sending` "
                       "and is resent at the next start (the destination deduplicates on the order id)",

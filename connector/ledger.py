@@ -37,6 +37,7 @@ from sqlalchemy import (
     insert,
     null,
     or_,
+    union_all,
     update,
 )
 from sqlalchemy import select as core_select  # Core rows (sqlmodel's `select` types ORM entities)
@@ -317,6 +318,7 @@ class Ledger:
         self.path = (make_url(url).database or url) if url.startswith("sqlite") else redact(url)
         self.engine = make_engine(url)
         self._writer = self.engine.execution_options(immediate=True)
+        self._write_lock = threading.RLock() if url.startswith("sqlite") else None  # see `_in_turn`
         try:
             with self._unavailable_as_one_line():
                 self.revision = migrations.upgrade(self.engine)  # under a lock; a read when already up to date
@@ -358,8 +360,21 @@ class Ledger:
             with self._unavailable_as_one_line(), ambient.begin_nested():
                 yield ambient
             return
-        with self._unavailable_as_one_line(), Session(self._writer, expire_on_commit=False) as session, session.begin():
+        with self._in_turn(), self._unavailable_as_one_line(), \
+                Session(self._writer, expire_on_commit=False) as session, session.begin():
             yield session
+
+    @contextmanager
+    def _in_turn(self) -> Iterator[None]:
+        """SQLite: this process's write transactions one at a time, in a lock that wakes the next at once
+        (SQLite's busy handler polls, sleeping up to 100 ms between tries); other processes still meet
+        BEGIN IMMEDIATE and the busy timeout. PostgreSQL: no lock (row locks, SKIP LOCKED)."""
+        lock = getattr(self, "_write_lock", None)
+        if lock is None:
+            yield
+            return
+        with lock:
+            yield
 
     @contextmanager
     def batch(self) -> Iterator[None]:
@@ -402,6 +417,7 @@ class Ledger:
             known = {record.order_id: record for record in s.exec(select(OrderRecord).where(
                 OrderRecord.source == source, OrderRecord.store == store, col(OrderRecord.order_id).in_(ids)))
             } if ids else {}  # one query for the page, not one per order
+            rows: list[dict[str, Any]] = []  # the delivery rows to insert unless there
             for order in orders:
                 record = known.get(_order_id(order))
                 changed = False
@@ -430,10 +446,9 @@ class Ledger:
                     record.content_hash, record.data, record.error = digest, order.model_dump_json(), None
                     record.modified_at, record.updated_at = order.modified_at, now
                     s.add(record)
-                s.flush()
                 known[record.order_id] = record
                 for destination in () if isinstance(order, Rejected) and order.transient else destinations:
-                    new_deliveries += self._insert_delivery(s, source, store, _order_id(order), destination, order, now)
+                    rows.append(_delivery_values(source, store, _order_id(order), destination, order, now))
                 if changed:
                     # The order changed since we last saw it: what was skipped or refused may now go.
                     result = s.exec(
@@ -445,6 +460,7 @@ class Ledger:
                                 reason="order changed on the platform; re-evaluating")
                     )
                     requeued += result.rowcount or 0
+            new_deliveries += self._insert_deliveries(s, rows)  # the page's rows in a statement or a few
             if cursor is not None and position is not None:
                 self._advance(s, source, store, cursor, position, rewind)
         return EnqueueResult(len(orders), new_orders, new_deliveries, requeued, rejected, unread)
@@ -471,6 +487,20 @@ class Ledger:
                     s.add(record)
                 else:
                     s.delete(record)
+
+    def _insert_deliveries(self, s: Session, rows: list[dict[str, Any]]) -> int:
+        """INSERT … ON CONFLICT DO NOTHING of many delivery rows, DELIVERY_CHUNK per statement; how many were new."""
+        dialect = s.get_bind().dialect.name
+        connection = s.connection()
+        inserted = 0
+        for start in range(0, len(rows), DELIVERY_CHUNK):
+            statement = _insert(dialect, Delivery).values(rows[start:start + DELIVERY_CHUNK]).on_conflict_do_nothing(
+                index_elements=["source", "store", "order_id", "destination"])
+            if dialect == "postgresql":  # count what RETURNING gives back: rowcount is -1 there
+                inserted += len(connection.execute(statement.returning(_DELIVERIES.c.id)).all())
+            else:
+                inserted += connection.execute(statement).rowcount or 0
+        return inserted
 
     def _insert_delivery(self, s: Session, source: str, store: str, order_id: str, destination: str,
                          order: Order | Rejected, now: datetime) -> int:
@@ -560,9 +590,12 @@ class Ledger:
     def _claim(self, connection: Any, destination: str, limit: int, lease: float, now: datetime) -> list[Claim]:
         if limit <= 0:
             return []
-        due = sorted({row for statement in _due_statements(destination, limit, now)
-                      for row in connection.execute(statement).all()},
-                     key=lambda row: (row[1] is not None, row[1] or now, row[0]))[:limit]
+        walks = _due_statements(destination, limit, now)
+        if connection.dialect.name == "sqlite":  # one round trip: UNION ALL of the walks, each still its own LIMIT
+            found = connection.execute(_due_union(walks)).all()
+        else:  # FOR UPDATE SKIP LOCKED cannot be used with UNION on PostgreSQL
+            found = [row for walk in walks for row in connection.execute(walk).all()]
+        due = sorted(set(found), key=lambda row: (row[1] is not None, row[1] or now, row[0]))[:limit]
         if not due:
             return []
         d, o = _DELIVERIES, _ORDERS
@@ -756,6 +789,19 @@ class Ledger:
                 Delivery.destination == destination, col(Delivery.state).in_(DUE_STATES))).first()
 
 
+DELIVERY_CHUNK = 500  # delivery rows per INSERT (× 11 columns: far below SQLite's 32,766 variables)
+
+
+def _delivery_values(source: str, store: str, order_id: str, destination: str, order: Order | Rejected,
+                     now: datetime) -> dict[str, Any]:
+    """A new delivery row: pending, or dead with the reason when the order is malformed."""
+    malformed = isinstance(order, Rejected)
+    return {"source": source, "store": store, "order_id": order_id, "destination": destination,
+            "state": str(State.DEAD if malformed else State.PENDING),
+            "reason": f"{MALFORMED}: {order.reason}" if isinstance(order, Rejected) else None,
+            "attempts": 0, "ambiguous_attempts": 0, "created_at": now, "updated_at": now}
+
+
 _DELIVERIES: Any = Delivery.__table__  # type: ignore[attr-defined]
 _ORDERS: Any = OrderRecord.__table__  # type: ignore[attr-defined]
 _ATTEMPTS: Any = Attempt.__table__  # type: ignore[attr-defined]
@@ -774,6 +820,12 @@ def _due_statements(destination: str, limit: int, now: datetime) -> list[Any]:
     # the index's own order (PostgreSQL sorts by `id` alone after an IS NULL; by both columns it walks the index)
     return [statement.order_by(d.c.next_attempt_at, d.c.id).limit(limit).with_for_update(skip_locked=True)
             for statement in statements]
+
+
+def _due_union(walks: list[Any]) -> Any:
+    """The walks in one statement (SQLite): each a subquery keeping its own ORDER BY and LIMIT."""
+    subqueries = [walk.subquery() for walk in walks]
+    return union_all(*(core_select(q.c.id, q.c.next_attempt_at) for q in subqueries))
 
 
 def _recorded() -> Any:
