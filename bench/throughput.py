@@ -168,7 +168,7 @@ def run_child(args: list[str], env: dict[str, str], cwd: Path) -> Child:
     command = [sys.executable, "-m", "connector", *args]
     if PROFILE:
         spy = str(Path(sys.executable).with_name("py-spy"))
-        command = [spy, "record", "--format", "raw", "-r", "100", "-o", PROFILE, "--", *command]
+        command = [spy, "record", "--format", "raw", "-r", "50", "-o", PROFILE, "--", *command]
     with out_path.open("w") as out, err_path.open("w") as err:
         started = time.perf_counter()
         process = subprocess.Popen(command, cwd=cwd, env=env, stdout=out, stderr=err)

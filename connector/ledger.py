@@ -590,20 +590,15 @@ class Ledger:
     def _claim(self, connection: Any, destination: str, limit: int, lease: float, now: datetime) -> list[Claim]:
         if limit <= 0:
             return []
-        walks = _due_statements(destination, limit, now)
+        params = {"c_destination": destination, "c_now": now, "c_limit": limit}
         if connection.dialect.name == "sqlite":  # one round trip: UNION ALL of the walks, each still its own LIMIT
-            found = connection.execute(_due_union(walks)).all()
+            found = connection.execute(_DUE_UNION, params).all()
         else:  # FOR UPDATE SKIP LOCKED cannot be used with UNION on PostgreSQL
-            found = [row for walk in walks for row in connection.execute(walk).all()]
+            found = [row for walk in _WALKS for row in connection.execute(walk, params).all()]
         due = sorted(set(found), key=lambda row: (row[1] is not None, row[1] or now, row[0]))[:limit]
         if not due:
             return []
-        d, o = _DELIVERIES, _ORDERS
-        rows = connection.execute(
-            core_select(d.c.id, d.c.attempts, d.c.first_failed_at, o.c.data, o.c.error, o.c.content_hash)
-            .select_from(d.join(o, and_(o.c.source == d.c.source, o.c.store == d.c.store, o.c.order_id == d.c.order_id)))
-            .where(d.c.id.in_([row[0] for row in due]))).all()
-        by_id = {row[0]: row for row in rows}
+        by_id = {row[0]: row for row in connection.execute(_SNAPSHOTS, {"c_ids": [row[0] for row in due]}).all()}
         claims: list[Claim] = []
         taken: list[int] = []
         for delivery_id, *_ in due:
@@ -612,15 +607,14 @@ class Ledger:
                 continue
             _, attempts, first_failed_at, data, error, content_hash = row
             if error is not None and not content_hash:
-                connection.execute(update(d).where(d.c.id == delivery_id).values(
+                connection.execute(update(_DELIVERIES).where(_DELIVERIES.c.id == delivery_id).values(
                     state=State.DEAD, reason=f"{MALFORMED}: {error}"))
                 continue
             taken.append(delivery_id)
             claims.append(Claim(delivery_id, Order.model_validate_json(data), attempts + 1, first_failed_at))
         if taken:
-            connection.execute(update(d).where(d.c.id.in_(taken)).values(
-                state=State.SENDING, attempts=d.c.attempts + 1, last_attempt_at=now, updated_at=now,
-                lease_until=now + timedelta(seconds=lease), claimed_by=process_token()))
+            connection.execute(_TAKE, {"c_ids": taken, "c_now": now, "c_lease": now + timedelta(seconds=lease),
+                                       "c_by": process_token()})
         return claims
 
     def record(self, delivery_id: int, state: State, *, reason: str | None = None, status_code: int | None = None,
@@ -807,17 +801,20 @@ _ORDERS: Any = OrderRecord.__table__  # type: ignore[attr-defined]
 _ATTEMPTS: Any = Attempt.__table__  # type: ignore[attr-defined]
 
 
-def _due_statements(destination: str, limit: int, now: datetime) -> list[Any]:
-    """The claim's index walks: per due state, the never-tried rows by id, then the due ones by due time.
-    FOR UPDATE SKIP LOCKED on PostgreSQL (a row another instance is taking is passed over); SQLite's
-    BEGIN IMMEDIATE serialises claims anyway."""
+def _walks() -> list[Any]:
+    """The claim's index walks: per due state, the never-tried rows, then the due ones, both in the index's
+    order (PostgreSQL sorts by `id` alone after an IS NULL; by both columns it walks the index). FOR UPDATE
+    SKIP LOCKED on PostgreSQL (a row another instance is taking is passed over); SQLite's BEGIN IMMEDIATE
+    serialises claims anyway. Built once, bound per claim (c_destination, c_now, c_limit)."""
     d = _DELIVERIES
+    destination = bindparam("c_destination", type_=String())
+    now = bindparam("c_now", type_=UTCDateTime())
+    limit = bindparam("c_limit", type_=Integer())
     statements = []
     for state in DUE_STATES:
         base = core_select(d.c.id, d.c.next_attempt_at).where(d.c.destination == destination, d.c.state == str(state))
         statements.append(base.where(d.c.next_attempt_at.is_(None)))
         statements.append(base.where(d.c.next_attempt_at <= now))
-    # the index's own order (PostgreSQL sorts by `id` alone after an IS NULL; by both columns it walks the index)
     return [statement.order_by(d.c.next_attempt_at, d.c.id).limit(limit).with_for_update(skip_locked=True)
             for statement in statements]
 
@@ -826,6 +823,26 @@ def _due_union(walks: list[Any]) -> Any:
     """The walks in one statement (SQLite): each a subquery keeping its own ORDER BY and LIMIT."""
     subqueries = [walk.subquery() for walk in walks]
     return union_all(*(core_select(q.c.id, q.c.next_attempt_at) for q in subqueries))
+
+
+_WALKS = _walks()
+_DUE_UNION = _due_union(_WALKS)
+#: the claimed rows' snapshots, read after the limit (c_ids)
+_SNAPSHOTS = (core_select(_DELIVERIES.c.id, _DELIVERIES.c.attempts, _DELIVERIES.c.first_failed_at, _ORDERS.c.data,
+                          _ORDERS.c.error, _ORDERS.c.content_hash)
+              .select_from(_DELIVERIES.join(_ORDERS, and_(_ORDERS.c.source == _DELIVERIES.c.source,
+                                                          _ORDERS.c.store == _DELIVERIES.c.store,
+                                                          _ORDERS.c.order_id == _DELIVERIES.c.order_id)))
+              .where(_DELIVERIES.c.id.in_(bindparam("c_ids", expanding=True))))
+_TAKE = (update(_DELIVERIES).where(_DELIVERIES.c.id.in_(bindparam("c_ids", expanding=True))).values(
+    state=str(State.SENDING), attempts=_DELIVERIES.c.attempts + 1, last_attempt_at=bindparam("c_now", type_=UTCDateTime()),
+    updated_at=bindparam("c_now", type_=UTCDateTime()), lease_until=bindparam("c_lease", type_=UTCDateTime()),
+    claimed_by=bindparam("c_by", type_=String())))
+
+
+def _due_statements(destination: str, limit: int, now: datetime) -> list[Any]:
+    """The walks with these values bound (for EXPLAIN)."""
+    return [walk.params(c_destination=destination, c_now=now, c_limit=limit) for walk in _WALKS]
 
 
 def _recorded() -> Any:
