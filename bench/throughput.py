@@ -314,11 +314,38 @@ def rss(sizes: list[int]) -> None:
               f"{child.cpu / max(1, deliveries) * 1000:.2f} ms | {child.maxrss_mb:.0f} MB |", flush=True)
 
 
+def quiet_poll(times: int = 5) -> None:
+    """CPU of a `poll` that finds nothing new (both stores, three destinations, the ledger up to date) against
+    `--help` (the interpreter and the command line), each the median of `times` runs."""
+    recorder = Recorder()
+    recorder.install()
+    recorder.recording = False
+    now = datetime.now(UTC).replace(microsecond=0)
+    with tempfile.TemporaryDirectory() as tmp_name, stack(0, now, recorder) as servers:
+        tmp = Path(tmp_name)
+        env = environment(servers, tmp / "connector.db", tmp)
+        first = run_child(["poll"], env, tmp)
+        if first.code != 0:
+            raise SystemExit(f"poll exited {first.code}:\n{first.out[-2000:]}")
+        polls = sorted(run_child(["poll"], env, tmp).cpu for _ in range(times))
+        helps = sorted(run_child(["--help"], env, tmp).cpu for _ in range(times))
+        wc = servers["woocommerce"]
+        recorder.recording = True
+        recorder.reset()
+        run_child(["poll"], env, tmp)
+        wc_requests = [h.request.method for h in recorder.hits if h.server == "woocommerce"]
+    poll_cpu, help_cpu = polls[times // 2], helps[times // 2]
+    print(f"quiet poll: {poll_cpu * 1000:.0f} ms CPU, --help {help_cpu * 1000:.0f} ms: {(poll_cpu - help_cpu) * 1000:.0f} ms "
+          f"beyond start-up (medians of {times}); WooCommerce requests per quiet poll: {len(wc_requests)} "
+          f"({', '.join(wc_requests)})")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--orders", type=int, default=2000, help="orders in the two stores together")
     parser.add_argument("--latency", type=float, default=0.0, help="seconds every sandbox waits before answering")
     parser.add_argument("--rss", type=int, nargs="+", metavar="ORDERS", help="only peak RSS (and CPU) at these sizes")
+    parser.add_argument("--quiet-poll", action="store_true", help="only the CPU of a poll that finds nothing new")
     parser.add_argument("--profile", metavar="FILE", help="run the child under py-spy (pip install py-spy): "
                         "collapsed stacks (CPU only, not idle threads) to FILE; the figures then include py-spy's cost")
     parser.add_argument("--code", metavar="DIR", help="run the connector from this checkout (PYTHONPATH), e.g. a "
@@ -326,7 +353,9 @@ def main() -> None:
     args: Any = parser.parse_args()
     global CODE, PROFILE
     PROFILE, CODE = args.profile, args.code and str(Path(args.code).resolve())
-    if args.rss:
+    if args.quiet_poll:
+        quiet_poll()
+    elif args.rss:
         rss(args.rss)
     else:
         compare(args.orders, args.latency)
