@@ -489,18 +489,17 @@ class Ledger:
                     s.delete(record)
 
     def _insert_deliveries(self, s: Session, rows: list[dict[str, Any]]) -> int:
-        """INSERT … ON CONFLICT DO NOTHING of many delivery rows, DELIVERY_CHUNK per statement; how many were new."""
+        """INSERT … ON CONFLICT DO NOTHING of many delivery rows as one executemany of one statement (compiled
+        once: a VALUES list per page size would fill SQLAlchemy's statement cache); how many were new."""
+        if not rows:
+            return 0
         dialect = s.get_bind().dialect.name
+        statement = _insert(dialect, Delivery).on_conflict_do_nothing(
+            index_elements=["source", "store", "order_id", "destination"])
         connection = s.connection()
-        inserted = 0
-        for start in range(0, len(rows), DELIVERY_CHUNK):
-            statement = _insert(dialect, Delivery).values(rows[start:start + DELIVERY_CHUNK]).on_conflict_do_nothing(
-                index_elements=["source", "store", "order_id", "destination"])
-            if dialect == "postgresql":  # count what RETURNING gives back: rowcount is -1 there
-                inserted += len(connection.execute(statement.returning(_DELIVERIES.c.id)).all())
-            else:
-                inserted += connection.execute(statement).rowcount or 0
-        return inserted
+        if dialect == "postgresql":  # count what RETURNING gives back: rowcount is -1 there
+            return len(connection.execute(statement.returning(_DELIVERIES.c.id), rows).all())
+        return connection.execute(statement, rows).rowcount or 0
 
     def _insert_delivery(self, s: Session, source: str, store: str, order_id: str, destination: str,
                          order: Order | Rejected, now: datetime) -> int:
@@ -781,9 +780,6 @@ class Ledger:
         with self.read() as s:
             return s.exec(select(func.min(Delivery.next_attempt_at)).where(
                 Delivery.destination == destination, col(Delivery.state).in_(DUE_STATES))).first()
-
-
-DELIVERY_CHUNK = 500  # delivery rows per INSERT (× 11 columns: far below SQLite's 32,766 variables)
 
 
 def _delivery_values(source: str, store: str, order_id: str, destination: str, order: Order | Rejected,
