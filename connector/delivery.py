@@ -132,6 +132,7 @@ class Deliverer:
         self._clients: dict[str, httpx.Client] = {}
         self._lock = threading.Lock()
         self.writer = Writer(ledger)  # claims and outcomes of every worker, batched in one thread
+        self._pools: dict[str, ThreadPoolExecutor] = {}  # per destination (and "" for the passes), see `_pool`
 
     @property
     def paused(self) -> dict[str, str]:
@@ -169,6 +170,10 @@ class Deliverer:
             for client in self._clients.values():
                 client.close()
             self._clients.clear()
+            pools = list(self._pools.values())
+            self._pools.clear()
+        for pool in pools:
+            pool.shutdown()
         self.writer.close()
 
     def run_due(self, *, stop: threading.Event | None = None,
@@ -177,11 +182,24 @@ class Deliverer:
         report = PassReport()
         names = [n for n in self.destinations if n not in self.paused]
         if names:
-            with ThreadPoolExecutor(max_workers=len(names), thread_name_prefix="deliver") as pool:
-                for future in [pool.submit(self._run_destination, n, report, stop, on_outcome) for n in names]:
+            pool = self._pool("", len(self.destinations))
+            futures = [pool.submit(self._run_destination, n, report, stop, on_outcome) for n in names]
+            try:
+                for future in futures:
                     future.result()
+            finally:
+                wait(futures)
         report.paused.update(self.paused)
         return report
+
+    def _pool(self, name: str, workers: int) -> ThreadPoolExecutor:
+        """The threads of `name` ("": the passes' own), kept across passes: a backfill that delivers while
+        it reads runs many short passes, and starting threads anew for each one fragments the heap."""
+        with self._lock:
+            if name not in self._pools:
+                self._pools[name] = ThreadPoolExecutor(max_workers=workers,
+                                                       thread_name_prefix=f"deliver-{name}" if name else "deliver")
+            return self._pools[name]
 
     def _run_destination(self, name: str, report: PassReport, stop: threading.Event | None,
                          on_outcome: Callable[[str, str], None] | None) -> None:
@@ -189,7 +207,8 @@ class Deliverer:
         # the longest a claimed row can wait for its answer: every quick try timing out, plus a margin
         lease = QUICK_TRIES * (self.timeout + QUICK_RETRY_AFTER_MAX) + 60
         in_flight: set[Future[str]] = set()
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"deliver-{name}") as pool:
+        pool = self._pool(name, workers)
+        try:
             while True:
                 if (not self.is_paused(name) and not (stop and stop.is_set()) and len(in_flight) < workers
                         and not self._unrecorded[name]):  # while an answer waits for the ledger, claim nothing
@@ -206,6 +225,8 @@ class Deliverer:
                     report.add(name, state)
                     if on_outcome:
                         on_outcome(name, state)
+        finally:
+            wait(in_flight)  # as leaving a pool of its own did: nothing of this pass goes on behind it
 
     def deliver(self, name: str, claim: Claim, stop: threading.Event | None = None) -> str:
         """Build, send (with a few quick retries) and record one claimed delivery; returns the new state."""

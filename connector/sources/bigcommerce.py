@@ -134,6 +134,7 @@ class BigCommerce(Source):
         self.recalled = 0  # orders taken from the ledger unchanged (`known`)
         self._failing: set[str] = set()  # orders `again` just failed to read: not tried twice in one poll
         self._count = threading.Lock()  # `expand` assembles orders in several threads
+        self._pool: ThreadPoolExecutor | None = None
 
     @property
     def store(self) -> str:
@@ -214,8 +215,9 @@ class BigCommerce(Source):
             self._weight_unit()  # once, before the threads
         workers = min(len(fetch), self.api.limit.concurrency)
         if workers > 1:
-            with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="bigcommerce") as pool:
-                assembled = list(pool.map(lambda listed: self._assemble(listed.row, known=known), page.listed))
+            if self._pool is None:  # kept for the source's life: threads started anew per page fragment the heap
+                self._pool = ThreadPoolExecutor(max_workers=self.api.limit.concurrency, thread_name_prefix="bigcommerce")
+            assembled = list(self._pool.map(lambda listed: self._assemble(listed.row, known=known), page.listed))
         else:
             assembled = [self._assemble(listed.row, known=known) for listed in page.listed]
         page.orders.extend(order for order in assembled if order is not None)
@@ -400,6 +402,9 @@ class BigCommerce(Source):
         return self.api.sent
 
     def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown()
+            self._pool = None
         self.api.close()
 
 
