@@ -329,7 +329,6 @@ def quiet_poll(times: int = 5) -> None:
             raise SystemExit(f"poll exited {first.code}:\n{first.out[-2000:]}")
         polls = sorted(run_child(["poll"], env, tmp).cpu for _ in range(times))
         helps = sorted(run_child(["--help"], env, tmp).cpu for _ in range(times))
-        wc = servers["woocommerce"]
         recorder.recording = True
         recorder.reset()
         run_child(["poll"], env, tmp)
