@@ -113,7 +113,7 @@ class Recorder:
 
 SOURCES = ("woocommerce", "bigcommerce")
 DESTINATIONS = ("sonarid", "orderprotection", "sophio")
-CONCURRENCY = 4  # CONNECTOR_CONCURRENCY's default: the replay gives each destination at least this many threads
+CONCURRENCY = 4  # CONNECTOR_CONCURRENCY (its default; --concurrency): the replay gives each destination at least this
 
 
 @contextlib.contextmanager
@@ -147,7 +147,7 @@ def environment(servers: dict[str, SandboxServer], database: Path, tmp: Path) ->
             if not k.startswith(("WOOCOMMERCE_", "BIGCOMMERCE_", "SONARID_", "ORDERPROTECTION_", "SOPHIO_", "CONNECTOR_"))}
     return {**base, **sandbox_env(wc, sonarid, database, bc), **orderprotection_env(op), **sophio_env(sophio),
             "CONNECTOR_ENV_FILE": str(tmp / "none.env"), "CONNECTOR_LOG_LEVEL": "WARNING", "COLUMNS": "120",
-            **({"PYTHONPATH": CODE} if CODE else {})}
+            "CONNECTOR_CONCURRENCY": str(CONCURRENCY), **({"PYTHONPATH": CODE} if CODE else {})}
 
 
 @dataclass
@@ -272,7 +272,8 @@ def compare(orders: int, latency: float) -> None:
                 with stack(orders, now, recorder) as fresh:
                     sequential = sum(replay(phase, again(servers, fresh), {})[0] for phase in (reading, delivering))
     listed_wc = sum(1 for h in reading if h.server == "woocommerce")
-    print(f"# {orders} orders (both platforms), three destinations, answers after {latency * 1000:.0f} ms; "
+    print(f"# {orders} orders (both platforms), three destinations, CONNECTOR_CONCURRENCY={CONCURRENCY}, "
+          f"answers after {latency * 1000:.0f} ms; "
           f"Python {sys.version.split()[0]}, {os.cpu_count()} cores")
     print(f"requests: {len(reading)} reading ({listed_wc} WooCommerce, {len(reading) - listed_wc} BigCommerce), "
           f"{len(delivering)} delivering; replay answers differing in status: {read_differ + deliver_differ}")
@@ -344,13 +345,16 @@ def main() -> None:
     parser.add_argument("--orders", type=int, default=2000, help="orders in the two stores together")
     parser.add_argument("--latency", type=float, default=0.0, help="seconds every sandbox waits before answering")
     parser.add_argument("--rss", type=int, nargs="+", metavar="ORDERS", help="only peak RSS (and CPU) at these sizes")
+    parser.add_argument("--concurrency", type=int, default=4, help="CONNECTOR_CONCURRENCY for the connector (and "
+                        "the least the replay gives each destination)")
     parser.add_argument("--quiet-poll", action="store_true", help="only the CPU of a poll that finds nothing new")
     parser.add_argument("--profile", metavar="FILE", help="run the child under py-spy (pip install py-spy): "
                         "collapsed stacks (CPU only, not idle threads) to FILE; the figures then include py-spy's cost")
     parser.add_argument("--code", metavar="DIR", help="run the connector from this checkout (PYTHONPATH), e.g. a "
                         "`git worktree` of main for the before figures; the sandbox stays this one")
     args: Any = parser.parse_args()
-    global CODE, PROFILE
+    global CODE, PROFILE, CONCURRENCY  # noqa: PLW0603 - a script's settings
+    CONCURRENCY = args.concurrency
     PROFILE, CODE = args.profile, args.code and str(Path(args.code).resolve())
     if args.quiet_poll:
         quiet_poll()
