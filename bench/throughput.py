@@ -17,7 +17,9 @@ had in flight at that server at most (a destination at least CONNECTOR_CONCURREN
 concurrency the connector is configured with), all servers of the phase at once. Its wall time is the floor a
 program making those requests at that concurrency cannot beat.
 
-CPU and memory are the child's own accounting (`os.wait4`: ru_utime + ru_stime, ru_maxrss).
+CPU and memory are the child's own accounting: `os.wait4`'s ru_utime + ru_stime, and the peak RSS as the
+child's /proc/self/status VmHWM says it at exit (ru_maxrss would include this process's size: Linux
+keeps the high-water mark of the forked copy across exec).
 With `--latency` every answer waits that long first; the sequential client replays every request one
 after another (reading then delivering).
 """
@@ -163,9 +165,24 @@ CODE: str | None = None  # --code: the connector package the child runs (a check
 PROFILE: str | None = None  # --profile: the child runs under `py-spy record` (collapsed stacks to this file)
 
 
+#: `python -m connector` that writes its own peak RSS (VmHWM) to $BENCH_HWM at exit. Not `ru_maxrss`: Linux
+#: carries the high-water mark across exec, so a child's ru_maxrss starts at this (large) process's size
+LAUNCH = """
+import atexit, os, runpy, sys
+def hwm():
+    with open("/proc/self/status") as status, open(os.environ["BENCH_HWM"], "w") as out:
+        out.write(next(line.split()[1] for line in status if line.startswith("VmHWM")))
+atexit.register(hwm)
+sys.argv = ["connector", *sys.argv[1:]]
+runpy.run_module("connector", run_name="__main__", alter_sys=True)
+"""
+
+
 def run_child(args: list[str], env: dict[str, str], cwd: Path) -> Child:
     out_path, err_path = cwd / "child.out", cwd / "child.err"
-    command = [sys.executable, "-m", "connector", *args]
+    hwm_path = cwd / "child.hwm"
+    env = {**env, "BENCH_HWM": str(hwm_path)}
+    command = [sys.executable, "-c", LAUNCH, *args]
     if PROFILE:
         spy = str(Path(sys.executable).with_name("py-spy"))
         command = [spy, "record", "--format", "raw", "-r", "50", "-o", PROFILE, "--", *command]
@@ -176,7 +193,8 @@ def run_child(args: list[str], env: dict[str, str], cwd: Path) -> Child:
         wall = time.perf_counter() - started
         process.returncode = os.waitstatus_to_exitcode(status)
     text = out_path.read_text() + err_path.read_text()
-    return Child(wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, process.returncode, text)
+    peak = int(hwm_path.read_text()) / 1024 if hwm_path.exists() else usage.ru_maxrss / 1024  # py-spy: its rusage
+    return Child(wall, usage.ru_utime + usage.ru_stime, peak, process.returncode, text)
 
 
 def backfill(servers: dict[str, SandboxServer], latency: float, tmp: Path, recorder: Recorder,
