@@ -14,7 +14,6 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from connector import config, logs, wire
 from connector.adapters import words
@@ -196,8 +195,10 @@ def backfill(
         "--ids", help="--source sopost: a file of order ids, one a line (a SoPost export), whose events were missed")] = None,
 ) -> None:
     """Historical orders by creation date into the ledger, then delivered. Resumable."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
     from connector.app import App
-    from connector.polling import backfill as run_backfill
+    from connector.backfilling import backfill_all
 
     check_name(source, SOURCES, "--source")
     check_name(destination, DESTINATIONS, "--destination")
@@ -219,43 +220,45 @@ def backfill(
         raise BadInput(f"--destination: {destination} is not enabled (its credentials are not set)")
     pipeline = App(s)
     targets = [destination] if destination else list(pipeline.destinations)
+    chosen = [src for name, src in pipeline.sources.items() if not source or name == source]
     try:
         with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[at]}"),
                       TimeElapsedColumn(), TimeRemainingColumn(), console=err, transient=False) as progress:
-            for name, src in pipeline.sources.items():
-                if source and name != source:
-                    continue
-                task = progress.add_task(f"{name} orders", total=None, at="")
+            tasks = {src.name: progress.add_task(f"{src.name} orders", total=None, at="") for src in chosen}
+            deliver = not dry_run and bool(pipeline.destinations)
+            deliveries = progress.add_task("delivering", total=None, at="") if deliver else None
 
-                def advance(seen: int, newest: datetime | None, task: Any = task) -> None:
-                    progress.update(task, advance=seen, at=f"created up to {newest:%Y-%m-%d %H:%M}" if newest else "")
+            def advance(src: Any, seen: int, newest: datetime | None) -> None:
+                progress.update(tasks[src.name], advance=seen,
+                                at=f"created up to {newest:%Y-%m-%d %H:%M}" if newest else "")
 
-                def expect(estimate: Any, task: Any = task, name: str = name) -> None:
-                    progress.update(task, total=estimate.orders,
-                                    description=f"{name} orders" + (f" ({estimate.expected})" if estimate.expected else ""))
-                    progress.console.print(f"{name}: {estimate.describe()}", markup=False)
+            def expect(src: Any, estimate: Any) -> None:
+                progress.update(tasks[src.name], total=estimate.orders,
+                                description=f"{src.name} orders" + (f" ({estimate.expected})" if estimate.expected else ""))
+                progress.console.print(f"{src.name}: {estimate.describe()}", markup=False)
 
-                report = run_backfill(pipeline.ledger, src, targets, since=start, until=end, dry_run=dry_run,
-                                      on_page=advance, on_estimate=expect)
-                progress.update(task, total=progress.tasks[task].completed)
+            def delivered_one(_destination: str, _state: str) -> None:
+                if deliveries is not None:
+                    progress.advance(deliveries)
+
+            # every store read at once, delivering while reading (`connector.backfilling`)
+            reports, result = backfill_all(pipeline.ledger, chosen, targets, pipeline.deliverer if deliver else None,
+                                           since=start, until=end, dry_run=dry_run, on_page=advance,
+                                           on_estimate=expect, on_outcome=delivered_one)
+            for src, report in zip(chosen, reports, strict=True):
+                progress.update(tasks[src.name], total=progress.tasks[tasks[src.name]].completed)
                 verb = "would queue" if dry_run else "queued"
-                out.print(f"{name} {report.store}: {report.seen} orders read, {verb} {report.enqueued} deliveries"
+                out.print(f"{src.name} {report.store}: {report.seen} orders read, {verb} {report.enqueued} deliveries"
                           + _problems(report)
                           + (f" — stopped: {report.error} (run again to resume)" if report.error else ""), markup=False)
-                if report.error:
-                    raise typer.Exit(1)
-            if not dry_run and pipeline.destinations:
-                deliveries = progress.add_task("delivering", total=_due_count(pipeline, targets), at="")
-                result = pipeline.deliverer.run_due(on_outcome=lambda _d, _s: progress.advance(deliveries))
-        if not dry_run:
+            if deliveries is not None:
+                progress.update(deliveries, total=progress.tasks[deliveries].completed)
+        if result is not None:
             _print_pass(result)
+        if any(report.error for report in reports):
+            raise typer.Exit(1)
     finally:
         pipeline.close()
-
-
-def _due_count(pipeline: Any, destinations: list[str]) -> int:
-    counts = pipeline.ledger.counts()
-    return sum(counts.get(d, {}).get(state, 0) for d in destinations for state in ("pending", "retrying"))
 
 
 @app.command()

@@ -28,6 +28,7 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 import httpx
@@ -38,6 +39,7 @@ from connector.destinations.base import Destination, Skip
 from connector.errors import LedgerUnavailable
 from connector.formats import duration
 from connector.ledger import Claim, Ledger, State, utcnow
+from connector.ledger_writer import Writer
 from connector.orders import MalformedOrder
 from connector.outcomes import (
     NOT_SENT,
@@ -129,6 +131,8 @@ class Deliverer:
         self._paused: dict[str, str] = {}  # destination → why; changed only by `pause` / `resume`, under the lock
         self._clients: dict[str, httpx.Client] = {}
         self._lock = threading.Lock()
+        self.writer = Writer(ledger)  # claims and outcomes of every worker, batched in one thread
+        self._pools: dict[str, ThreadPoolExecutor] = {}  # per destination (and "" for the passes), see `_pool`
 
     @property
     def paused(self) -> dict[str, str]:
@@ -142,6 +146,10 @@ class Deliverer:
             first = name not in self._paused
             self._paused[name] = why
         return first
+
+    def is_paused(self, name: str) -> bool:
+        """Whether `name` is paused (a dict lookup, atomic: no copy, no lock; asked around every request)."""
+        return name in self._paused
 
     def resume(self, name: str) -> bool:
         """Let the next pass try `name` again; True when it was paused."""
@@ -162,6 +170,11 @@ class Deliverer:
             for client in self._clients.values():
                 client.close()
             self._clients.clear()
+            pools = list(self._pools.values())
+            self._pools.clear()
+        for pool in pools:
+            pool.shutdown()
+        self.writer.close()
 
     def run_due(self, *, stop: threading.Event | None = None,
                 on_outcome: Callable[[str, str], None] | None = None) -> PassReport:
@@ -169,11 +182,24 @@ class Deliverer:
         report = PassReport()
         names = [n for n in self.destinations if n not in self.paused]
         if names:
-            with ThreadPoolExecutor(max_workers=len(names), thread_name_prefix="deliver") as pool:
-                for future in [pool.submit(self._run_destination, n, report, stop, on_outcome) for n in names]:
+            pool = self._pool("", len(self.destinations))
+            futures = [pool.submit(self._run_destination, n, report, stop, on_outcome) for n in names]
+            try:
+                for future in futures:
                     future.result()
+            finally:
+                wait(futures)
         report.paused.update(self.paused)
         return report
+
+    def _pool(self, name: str, workers: int) -> ThreadPoolExecutor:
+        """The threads of `name` ("": the passes' own), kept across passes: a backfill that delivers while
+        it reads runs many short passes, and starting threads anew for each one fragments the heap."""
+        with self._lock:
+            if name not in self._pools:
+                self._pools[name] = ThreadPoolExecutor(max_workers=workers,
+                                                       thread_name_prefix=f"deliver-{name}" if name else "deliver")
+            return self._pools[name]
 
     def _run_destination(self, name: str, report: PassReport, stop: threading.Event | None,
                          on_outcome: Callable[[str, str], None] | None) -> None:
@@ -181,12 +207,13 @@ class Deliverer:
         # the longest a claimed row can wait for its answer: every quick try timing out, plus a margin
         lease = QUICK_TRIES * (self.timeout + QUICK_RETRY_AFTER_MAX) + 60
         in_flight: set[Future[str]] = set()
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"deliver-{name}") as pool:
+        pool = self._pool(name, workers)
+        try:
             while True:
-                if (name not in self.paused and not (stop and stop.is_set()) and len(in_flight) < workers
+                if (not self.is_paused(name) and not (stop and stop.is_set()) and len(in_flight) < workers
                         and not self._unrecorded[name]):  # while an answer waits for the ledger, claim nothing
                     # keep every worker busy: claim only what can start now, so no row waits in `sending`
-                    claims = self.ledger.claim(name, workers - len(in_flight), lease=lease)
+                    claims = self.writer.run(partial(self.ledger.claim, name, workers - len(in_flight), lease=lease))
                     in_flight.update(pool.submit(self.deliver, name, claim, stop) for claim in claims)
                     if claims and len(in_flight) < workers:
                         continue
@@ -198,15 +225,17 @@ class Deliverer:
                     report.add(name, state)
                     if on_outcome:
                         on_outcome(name, state)
+        finally:
+            wait(in_flight)  # as leaving a pool of its own did: nothing of this pass goes on behind it
 
     def deliver(self, name: str, claim: Claim, stop: threading.Event | None = None) -> str:
         """Build, send (with a few quick retries) and record one claimed delivery; returns the new state."""
         destination = self.destinations[name]
         order = claim.order
         started = time.monotonic()
-        if name in self.paused or (stop and stop.is_set()):
-            self.ledger.record(claim.delivery_id, State.RETRYING, reason=f"not sent: {self.paused.get(name, 'stopping')}",
-                               uncount=True)
+        if self.is_paused(name) or (stop and stop.is_set()):
+            why = f"not sent: {self.paused.get(name, 'stopping')}"
+            self.writer.run(lambda: self.ledger.record(claim.delivery_id, State.RETRYING, reason=why, uncount=True))
             return State.RETRYING
         try:
             payload = destination.build(order)
@@ -267,7 +296,7 @@ class Deliverer:
         def again(state: tenacity.RetryCallState) -> bool:
             result: Result = state.outcome.result()  # type: ignore[union-attr]
             return (result.retryable and (result.retry_after or 0.0) <= QUICK_RETRY_AFTER_MAX
-                    and destination.name not in self.paused and not (stop and stop.is_set()))
+                    and not self.is_paused(destination.name) and not (stop and stop.is_set()))
 
         quick = retrying(again, attempts=QUICK_TRIES, base=self.quick_wait, cap=QUICK_RETRY_AFTER_MAX)
         tries: list[Result] = []
@@ -307,7 +336,7 @@ class Deliverer:
     def _record(self, name: str, claim: Claim, stop: threading.Event | None, state: State, **outcome: Any) -> None:
         """`Ledger.record`, retried while the ledger is locked or its disk full (see the module docstring)."""
         stopping_since: list[float] = []
-        waited = False
+        waited = logged = False
 
         def give_up(_state: tenacity.RetryCallState) -> bool:
             if stop is None or not stop.is_set():
@@ -315,12 +344,29 @@ class Deliverer:
             stopping_since[:1] = stopping_since[:1] or [time.monotonic()]
             return time.monotonic() - stopping_since[0] >= self.stop_grace
 
-        def waiting(retry_state: tenacity.RetryCallState) -> None:
+        def hold() -> bool:
+            """Claim nothing more for `name` from now on (True the first time)."""
             nonlocal waited
-            if not waited:
-                waited = True
-                with self._lock:
+            with self._lock:
+                first, waited = not waited, True
+                if first:
                     self._unrecorded[name] += 1
+            return first
+
+        def attempt() -> None:
+            try:
+                self.ledger.record(claim.delivery_id, state, **outcome)
+            except LedgerUnavailable:
+                # held in the writer's thread, before any answer of the same batch reaches its worker (which
+                # would let the destination claim again before this one is marked as waiting)
+                hold()
+                raise
+
+        def waiting(retry_state: tenacity.RetryCallState) -> None:
+            nonlocal logged
+            hold()
+            if not logged:
+                logged = True
                 log.warning("could not record the outcome (%s) of order %s for %s: %s. Retrying until the ledger "
                             "takes it; no new deliveries to %s meanwhile", state, claim.order.id, name,
                             getattr(retry_state.outcome.exception(), "what", None), name)  # type: ignore[union-attr]
@@ -329,7 +375,7 @@ class Deliverer:
             retry=tenacity.retry_if_exception_type(LedgerUnavailable), stop=give_up, before_sleep=waiting,
             wait=tenacity.wait_random_exponential(multiplier=0.2, max=RECORD_WAIT_MAX), reraise=True)
         try:
-            recording(self.ledger.record, claim.delivery_id, state, **outcome)
+            recording(self.writer.run, attempt)
         except LedgerUnavailable:
             log.error("gave up recording the outcome (%s) of order %s for %s while stopping; it stays `sending` "
                       "and is resent at the next start (the destination deduplicates on the order id)",

@@ -14,6 +14,7 @@ import errno
 import os
 import shutil
 import socket
+import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
@@ -21,7 +22,25 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Column, DateTime, Index, UniqueConstraint, and_, event, func, or_, update
+from sqlalchemy import (
+    Column,
+    DateTime,
+    Index,
+    Integer,
+    String,
+    UniqueConstraint,
+    and_,
+    bindparam,
+    case,
+    event,
+    func,
+    insert,
+    null,
+    or_,
+    union_all,
+    update,
+)
+from sqlalchemy import select as core_select  # Core rows (sqlmodel's `select` types ORM entities)
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.types import TypeDecorator
@@ -95,7 +114,7 @@ class Delivery(SQLModel, table=True):
     __tablename__ = "deliveries"
     __table_args__ = (
         UniqueConstraint("source", "store", "order_id", "destination", name="uq_delivery"),
-        Index("ix_delivery_due", "destination", "state", "next_attempt_at"),
+        Index("ix_delivery_claim", "destination", "state", "next_attempt_at", "id"),  # the claim's walks (0007)
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -260,7 +279,12 @@ def make_engine(url: str) -> Engine:
             cursor = dbapi_connection.cursor()
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute(f"PRAGMA busy_timeout={int(busy * 1000)}")
-            cursor.execute("PRAGMA synchronous=FULL")
+            # WAL + NORMAL: a commit is durable against the process crashing (it is in the WAL, in the OS's hands);
+            # a power cut or kernel crash can undo the last commits since the WAL was last synced (a checkpoint),
+            # never corrupt the file. Undone here means: an outcome back in `sending` (recovered and resent with
+            # the same order id; every destination deduplicates on it) or a page and its cursor move read again
+            # (the UNIQUE key makes that free). FULL would fsync every commit: ~1 ms-10 ms each, per delivery.
+            cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.close()
 
         @event.listens_for(engine, "begin")
@@ -295,6 +319,7 @@ class Ledger:
         self.path = (make_url(url).database or url) if url.startswith("sqlite") else redact(url)
         self.engine = make_engine(url)
         self._writer = self.engine.execution_options(immediate=True)
+        self._write_lock = threading.RLock() if url.startswith("sqlite") else None  # see `_in_turn`
         try:
             with self._unavailable_as_one_line():
                 self.revision = migrations.upgrade(self.engine)  # under a lock; a read when already up to date
@@ -328,10 +353,42 @@ class Ledger:
         """A write transaction (BEGIN IMMEDIATE on SQLite), committed on success.
 
         Raises LedgerUnavailable when another process holds the lock past the busy timeout or the
-        disk is full; the transaction is then rolled back and nothing was written.
+        disk is full; the transaction is then rolled back and nothing was written. Within `batch` (on
+        the same thread) it is a savepoint of the batch's transaction instead, committed with it.
         """
-        with self._unavailable_as_one_line(), Session(self._writer, expire_on_commit=False) as session, session.begin():
+        ambient: Session | None = getattr(getattr(self, "_batch", None), "session", None)
+        if ambient is not None:
+            with self._unavailable_as_one_line(), ambient.begin_nested():
+                yield ambient
+            return
+        with self._in_turn(), self._unavailable_as_one_line(), \
+                Session(self._writer, expire_on_commit=False) as session, session.begin():
             yield session
+
+    @contextmanager
+    def _in_turn(self) -> Iterator[None]:
+        """SQLite: this process's write transactions one at a time, in a lock that wakes the next at once
+        (SQLite's busy handler polls, sleeping up to 100 ms between tries); other processes still meet
+        BEGIN IMMEDIATE and the busy timeout. PostgreSQL: no lock (row locks, SKIP LOCKED)."""
+        lock = getattr(self, "_write_lock", None)
+        if lock is None:
+            yield
+            return
+        with lock:
+            yield
+
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        """Every `write` on this thread until the end joins one transaction, each in its own savepoint (a
+        failing one undoes only itself): one BEGIN IMMEDIATE and one commit for many (`ledger_writer`)."""
+        if not hasattr(self, "_batch"):
+            self._batch = threading.local()
+        with self.write() as session:
+            self._batch.session = session
+            try:
+                yield
+            finally:
+                self._batch.session = None
 
     @contextmanager
     def read(self) -> Iterator[Session]:
@@ -385,6 +442,7 @@ class Ledger:
             known = {record.order_id: record for record in s.exec(select(OrderRecord).where(
                 OrderRecord.source == source, OrderRecord.store == store, col(OrderRecord.order_id).in_(ids)))
             } if ids else {}  # one query for the page, not one per order
+            rows: list[dict[str, Any]] = []  # the delivery rows to insert unless there
             for order in orders:
                 record = known.get(_order_id(order))
                 changed = False
@@ -413,10 +471,9 @@ class Ledger:
                     record.content_hash, record.data, record.error = digest, order.model_dump_json(), None
                     record.modified_at, record.updated_at = order.modified_at, now
                     s.add(record)
-                s.flush()
                 known[record.order_id] = record
                 for destination in () if isinstance(order, Rejected) and order.transient else destinations:
-                    new_deliveries += self._insert_delivery(s, source, store, _order_id(order), destination, order, now)
+                    rows.append(_delivery_values(source, store, _order_id(order), destination, order, now))
                 if changed:
                     # The order changed since we last saw it: what was skipped or refused may now go.
                     result = s.exec(
@@ -428,6 +485,7 @@ class Ledger:
                                 reason="order changed on the platform; re-evaluating")
                     )
                     requeued += result.rowcount or 0
+            new_deliveries += self._insert_deliveries(s, rows)  # the page's rows in a statement or a few
             if cursor is not None and position is not None:
                 self._advance(s, source, store, cursor, position, rewind)
             for destination, why in (skipped or {}).items():  # after any re-evaluation above: these stay skipped
@@ -460,6 +518,19 @@ class Ledger:
                     s.add(record)
                 else:
                     s.delete(record)
+
+    def _insert_deliveries(self, s: Session, rows: list[dict[str, Any]]) -> int:
+        """INSERT … ON CONFLICT DO NOTHING of many delivery rows as one executemany of one statement (compiled
+        once: a VALUES list per page size would fill SQLAlchemy's statement cache); how many were new."""
+        if not rows:
+            return 0
+        dialect = s.get_bind().dialect.name
+        statement = _insert(dialect, Delivery).on_conflict_do_nothing(
+            index_elements=["source", "store", "order_id", "destination"])
+        connection = s.connection()
+        if dialect == "postgresql":  # count what RETURNING gives back: rowcount is -1 there
+            return len(connection.execute(statement.returning(_DELIVERIES.c.id), rows).all())
+        return connection.execute(statement, rows).rowcount or 0
 
     def _insert_delivery(self, s: Session, source: str, store: str, order_id: str, destination: str,
                          order: Order | Rejected, now: datetime) -> int:
@@ -537,34 +608,43 @@ class Ledger:
     # -- delivering ------------------------------------------------------------------------
 
     def claim(self, destination: str, limit: int, *, lease: float, now: datetime | None = None) -> list[Claim]:
-        """Take up to `limit` due rows for `destination` into `sending`, oldest first."""
+        """Take up to `limit` due rows for `destination` into `sending`, oldest first (never tried, then by due time).
+
+        Four index walks (`ix_delivery_claim`: each state, never tried / due by now), each reading at most
+        `limit` rows in the index's order: the same cost with 100 rows queued or 100,000. The snapshots are
+        read for the rows taken only, after the limit."""
         now = now or utcnow()
-        claims: list[Claim] = []
         with self.write() as s:
-            rows = s.exec(
-                select(Delivery, OrderRecord)
-                .join(OrderRecord, and_(col(OrderRecord.source) == col(Delivery.source),
-                                        col(OrderRecord.store) == col(Delivery.store),
-                                        col(OrderRecord.order_id) == col(Delivery.order_id)))
-                .where(Delivery.destination == destination, col(Delivery.state).in_(DUE_STATES),
-                       or_(col(Delivery.next_attempt_at).is_(None), col(Delivery.next_attempt_at) <= now))
-                .order_by(col(Delivery.next_attempt_at).is_not(None), col(Delivery.next_attempt_at), col(Delivery.id))
-                .limit(limit)
-                .with_for_update(skip_locked=True, of=Delivery)  # PostgreSQL; SQLite's BEGIN IMMEDIATE serialises
-            ).all()
-            for delivery, record in rows:
-                if record.error is not None and not record.content_hash:
-                    delivery.state, delivery.reason = State.DEAD, f"{MALFORMED}: {record.error}"
-                    s.add(delivery)
-                    continue
-                delivery.state = State.SENDING
-                delivery.attempts += 1
-                delivery.last_attempt_at = delivery.updated_at = now
-                delivery.lease_until = now + timedelta(seconds=lease)
-                delivery.claimed_by = process_token()
-                s.add(delivery)
-                claims.append(Claim(delivery.id or 0, Order.model_validate_json(record.data), delivery.attempts,
-                                    delivery.first_failed_at))
+            return self._claim(s.connection(), destination, limit, lease, now)
+
+    def _claim(self, connection: Any, destination: str, limit: int, lease: float, now: datetime) -> list[Claim]:
+        if limit <= 0:
+            return []
+        params = {"c_destination": destination, "c_now": now, "c_limit": limit}
+        if connection.dialect.name == "sqlite":  # one round trip: UNION ALL of the walks, each still its own LIMIT
+            found = connection.execute(_DUE_UNION, params).all()
+        else:  # FOR UPDATE SKIP LOCKED cannot be used with UNION on PostgreSQL
+            found = [row for walk in _WALKS for row in connection.execute(walk, params).all()]
+        due = sorted(set(found), key=lambda row: (row[1] is not None, row[1] or now, row[0]))[:limit]
+        if not due:
+            return []
+        by_id = {row[0]: row for row in connection.execute(_SNAPSHOTS, {"c_ids": [row[0] for row in due]}).all()}
+        claims: list[Claim] = []
+        taken: list[int] = []
+        for delivery_id, *_ in due:
+            row = by_id.get(delivery_id)
+            if row is None:  # no snapshot: cannot happen through `enqueue`
+                continue
+            _, attempts, first_failed_at, data, error, content_hash = row
+            if error is not None and not content_hash:
+                connection.execute(update(_DELIVERIES).where(_DELIVERIES.c.id == delivery_id).values(
+                    state=State.DEAD, reason=f"{MALFORMED}: {error}"))
+                continue
+            taken.append(delivery_id)
+            claims.append(Claim(delivery_id, Order.model_validate_json(data), attempts + 1, first_failed_at))
+        if taken:
+            connection.execute(_TAKE, {"c_ids": taken, "c_now": now, "c_lease": now + timedelta(seconds=lease),
+                                       "c_by": process_token()})
         return claims
 
     def record(self, delivery_id: int, state: State, *, reason: str | None = None, status_code: int | None = None,
@@ -574,35 +654,24 @@ class Ledger:
         """Record the outcome of one attempt (never raises on a vanished row).
 
         `failing`: a transient or ambiguous failure; the first one starts the retry horizon's clock.
+        Two Core statements (an UPDATE computed in SQL, the attempt's INSERT); no row is loaded.
         """
         now = now or utcnow()
+        message = redact(message)[:2000] if message else None
+        reason = redact(reason) if reason else None
+        delivered = state == State.DELIVERED
         with self.write() as s:
-            row = s.get(Delivery, delivery_id)
-            if row is None:
+            connection = s.connection()
+            result = connection.execute(_RECORD, {
+                "b_id": delivery_id, "b_state": str(state), "b_reason": reason, "b_status": status_code,
+                "b_reference": reference or None, "b_message": message,
+                "b_response": redact(response)[:2000] if response is not None else None,
+                "b_next": next_attempt_at, "b_now": now, "b_ambiguous": ambiguous, "b_uncount": int(uncount),
+                "b_failing": int(failing and not delivered), "b_delivered": int(delivered)})
+            if not result.rowcount:  # vanished
                 return
-            row.state = state
-            row.reason = redact(reason) if reason else None
-            row.status_code = status_code
-            if reference:
-                row.reference = reference
-            row.message = redact(message)[:2000] if message else None
-            if response is not None:
-                row.response = redact(response)[:2000]
-            row.next_attempt_at = next_attempt_at
-            row.lease_until = None
-            row.claimed_by = None
-            row.updated_at = now
-            row.ambiguous_attempts += ambiguous
-            if uncount:
-                row.attempts = max(0, row.attempts - 1)
-            if failing and row.first_failed_at is None:
-                row.first_failed_at = now
-            if state == State.DELIVERED:
-                row.delivered_at = now
-                row.first_failed_at = None
-            s.add(row)
-            s.add(Attempt(delivery_id=delivery_id, at=now, state=state, status_code=status_code,
-                          message=row.message or row.reason))
+            connection.execute(insert(_ATTEMPTS).values(delivery_id=delivery_id, at=now, state=str(state),
+                                                        status_code=status_code, message=message or reason))
 
     def recover(self, now: datetime | None = None) -> int:
         """Rows left in `sending` by a process that is gone (or whose lease ran out) become due again.
@@ -742,6 +811,87 @@ class Ledger:
         with self.read() as s:
             return s.exec(select(func.min(Delivery.next_attempt_at)).where(
                 Delivery.destination == destination, col(Delivery.state).in_(DUE_STATES))).first()
+
+
+def _delivery_values(source: str, store: str, order_id: str, destination: str, order: Order | Rejected,
+                     now: datetime) -> dict[str, Any]:
+    """A new delivery row: pending, or dead with the reason when the order is malformed."""
+    malformed = isinstance(order, Rejected)
+    return {"source": source, "store": store, "order_id": order_id, "destination": destination,
+            "state": str(State.DEAD if malformed else State.PENDING),
+            "reason": f"{MALFORMED}: {order.reason}" if isinstance(order, Rejected) else None,
+            "attempts": 0, "ambiguous_attempts": 0, "created_at": now, "updated_at": now}
+
+
+_DELIVERIES: Any = Delivery.__table__  # type: ignore[attr-defined]
+_ORDERS: Any = OrderRecord.__table__  # type: ignore[attr-defined]
+_ATTEMPTS: Any = Attempt.__table__  # type: ignore[attr-defined]
+
+
+def _walks() -> list[Any]:
+    """The claim's index walks: per due state, the never-tried rows, then the due ones, both in the index's
+    order (PostgreSQL sorts by `id` alone after an IS NULL; by both columns it walks the index). FOR UPDATE
+    SKIP LOCKED on PostgreSQL (a row another instance is taking is passed over); SQLite's BEGIN IMMEDIATE
+    serialises claims anyway. Built once, bound per claim (c_destination, c_now, c_limit)."""
+    d = _DELIVERIES
+    destination = bindparam("c_destination", type_=String())
+    now = bindparam("c_now", type_=UTCDateTime())
+    limit = bindparam("c_limit", type_=Integer())
+    statements = []
+    for state in DUE_STATES:
+        base = core_select(d.c.id, d.c.next_attempt_at).where(d.c.destination == destination, d.c.state == str(state))
+        statements.append(base.where(d.c.next_attempt_at.is_(None)))
+        statements.append(base.where(d.c.next_attempt_at <= now))
+    return [statement.order_by(d.c.next_attempt_at, d.c.id).limit(limit).with_for_update(skip_locked=True)
+            for statement in statements]
+
+
+def _due_union(walks: list[Any]) -> Any:
+    """The walks in one statement (SQLite): each a subquery keeping its own ORDER BY and LIMIT."""
+    subqueries = [walk.subquery() for walk in walks]
+    return union_all(*(core_select(q.c.id, q.c.next_attempt_at) for q in subqueries))
+
+
+_WALKS = _walks()
+_DUE_UNION = _due_union(_WALKS)
+#: the claimed rows' snapshots, read after the limit (c_ids)
+_SNAPSHOTS = (core_select(_DELIVERIES.c.id, _DELIVERIES.c.attempts, _DELIVERIES.c.first_failed_at, _ORDERS.c.data,
+                          _ORDERS.c.error, _ORDERS.c.content_hash)
+              .select_from(_DELIVERIES.join(_ORDERS, and_(_ORDERS.c.source == _DELIVERIES.c.source,
+                                                          _ORDERS.c.store == _DELIVERIES.c.store,
+                                                          _ORDERS.c.order_id == _DELIVERIES.c.order_id)))
+              .where(_DELIVERIES.c.id.in_(bindparam("c_ids", expanding=True))))
+_TAKE = (update(_DELIVERIES).where(_DELIVERIES.c.id.in_(bindparam("c_ids", expanding=True))).values(
+    state=str(State.SENDING), attempts=_DELIVERIES.c.attempts + 1, last_attempt_at=bindparam("c_now", type_=UTCDateTime()),
+    updated_at=bindparam("c_now", type_=UTCDateTime()), lease_until=bindparam("c_lease", type_=UTCDateTime()),
+    claimed_by=bindparam("c_by", type_=String())))
+
+
+def _due_statements(destination: str, limit: int, now: datetime) -> list[Any]:
+    """The walks with these values bound (for EXPLAIN)."""
+    return [walk.params(c_destination=destination, c_now=now, c_limit=limit) for walk in _WALKS]
+
+
+def _recorded() -> Any:
+    """`Ledger.record`'s UPDATE: every outcome's changes computed in SQL from bound values (no row loaded)."""
+    d = _DELIVERIES
+    now = bindparam("b_now", type_=UTCDateTime())
+    uncount, failing, delivered = (bindparam(name, type_=Integer()) for name in ("b_uncount", "b_failing", "b_delivered"))
+    return (update(d).where(d.c.id == bindparam("b_id", type_=Integer())).values(
+        state=bindparam("b_state", type_=String()), reason=bindparam("b_reason", type_=String()),
+        status_code=bindparam("b_status", type_=Integer()),
+        reference=func.coalesce(bindparam("b_reference", type_=String()), d.c.reference),
+        message=bindparam("b_message", type_=String()),
+        response=func.coalesce(bindparam("b_response", type_=String()), d.c.response),
+        next_attempt_at=bindparam("b_next", type_=UTCDateTime()), lease_until=None, claimed_by=None, updated_at=now,
+        ambiguous_attempts=d.c.ambiguous_attempts + bindparam("b_ambiguous", type_=Integer()),
+        attempts=case((d.c.attempts - uncount < 0, 0), else_=d.c.attempts - uncount),
+        first_failed_at=case((delivered == 1, null()), (failing == 1, func.coalesce(d.c.first_failed_at, now)),
+                             else_=d.c.first_failed_at),
+        delivered_at=case((delivered == 1, now), else_=d.c.delivered_at)))
+
+
+_RECORD = _recorded()
 
 
 def _insert(dialect: str, table: Any) -> Any:

@@ -9,14 +9,15 @@ baseline — the schema of release 0.1.0 — and upgraded from there.
 from __future__ import annotations
 
 import logging
+import re
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection, Engine
+
+if TYPE_CHECKING:  # alembic is imported when a ledger is to be migrated (or asked), not at every start
+    from alembic.config import Config
 
 BASELINE = "0001"
 LOCK_KEY = 0x636F6E6E  # "conn": the advisory lock key of the schema migration
@@ -26,6 +27,8 @@ logging.getLogger("alembic").setLevel(logging.WARNING)  # its step-by-step INFO 
 
 
 def config(connection: Connection | None = None) -> Config:
+    from alembic.config import Config
+
     cfg = Config()
     cfg.set_main_option("script_location", str(HERE))
     cfg.attributes["connection"] = connection
@@ -33,12 +36,42 @@ def config(connection: Connection | None = None) -> Config:
 
 
 def head() -> str:
+    from alembic.script import ScriptDirectory
+
     return ScriptDirectory.from_config(config()).get_current_head() or BASELINE
+
+
+_REVISION = re.compile(r'^(down_revision|revision)\s*=\s*["\']([^"\']+)["\']', re.MULTILINE)
+
+
+def quick_head() -> str | None:
+    """The newest revision as the scripts' `revision` / `down_revision` lines say, without importing alembic;
+    None unless that is one clear head (then `head()` decides)."""
+    revisions: set[str] = set()
+    parents: set[str] = set()
+    for script in (HERE / "versions").glob("*.py"):
+        found = dict(_REVISION.findall(script.read_text(encoding="utf-8")))
+        if "revision" in found:
+            revisions.add(found["revision"])
+            if "down_revision" in found:
+                parents.add(found["down_revision"])
+    heads = revisions - parents
+    return heads.pop() if len(heads) == 1 else None
 
 
 def current(connection: Connection) -> str | None:
     """The ledger's revision; None when it has none (new, or written before migrations)."""
+    from alembic.runtime.migration import MigrationContext
+
     return MigrationContext.configure(connection).get_current_revision()
+
+
+def _stamped(connection: Connection) -> str | None:
+    """`current` with one SELECT (no alembic import); None when there is no version table or not one row."""
+    if not inspect(connection).has_table("alembic_version"):
+        return None
+    rows = connection.execute(text("SELECT version_num FROM alembic_version")).scalars().all()
+    return str(rows[0]) if len(rows) == 1 else None
 
 
 def revision(engine: Engine) -> str | None:
@@ -48,6 +81,13 @@ def revision(engine: Engine) -> str | None:
 
 def upgrade(engine: Engine) -> str:
     """Bring the ledger to the newest revision; returns it. A no-op (a read) when it is already there."""
+    quick = quick_head()
+    if quick is not None:  # the usual start: already there, said by one SELECT, alembic never imported
+        with engine.connect() as connection:
+            if _stamped(connection) == quick:
+                return quick
+    from alembic import command
+
     target = head()
     with engine.connect() as connection:  # a read first: `status` must work while another process writes
         if current(connection) == target:

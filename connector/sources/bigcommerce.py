@@ -31,8 +31,10 @@ Polling facts (shared/research/bigcommerce.md):
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -131,6 +133,8 @@ class BigCommerce(Source):
         self.fetched = 0  # orders whose sub-resources were read
         self.recalled = 0  # orders taken from the ledger unchanged (`known`)
         self._failing: set[str] = set()  # orders `again` just failed to read: not tried twice in one poll
+        self._count = threading.Lock()  # `expand` assembles orders in several threads
+        self._pool: ThreadPoolExecutor | None = None
 
     @property
     def store(self) -> str:
@@ -204,13 +208,24 @@ class BigCommerce(Source):
         return page
 
     def expand(self, page: Page, known: Known) -> Page:
-        """The listed orders with their sub-resources (products, shipping addresses, coupons), unless `known`."""
-        for listed in page.listed:
-            order = self._assemble(listed.row, known=known)
-            if order is not None:
-                page.orders.append(order)
+        """The listed orders with their sub-resources (products, shipping addresses, coupons), unless `known`:
+        several orders at once, as many as the quota's reserve allows in flight (`RateLimit.concurrency`)."""
+        fetch = [listed for listed in page.listed if not self._held(listed, known)]
+        if fetch:
+            self._weight_unit()  # once, before the threads
+        workers = min(len(fetch), self.api.limit.concurrency)
+        if workers > 1:
+            if self._pool is None:  # kept for the source's life: threads started anew per page fragment the heap
+                self._pool = ThreadPoolExecutor(max_workers=self.api.limit.concurrency, thread_name_prefix="bigcommerce")
+            assembled = list(self._pool.map(lambda listed: self._assemble(listed.row, known=known), page.listed))
+        else:
+            assembled = [self._assemble(listed.row, known=known) for listed in page.listed]
+        page.orders.extend(order for order in assembled if order is not None)
         page.listed = []
         return page
+
+    def _held(self, listed: Listed, known: Known) -> bool:
+        return listed.modified_at is not None and (listed.order_id, listed.modified_at) in known
 
     def again(self, order_ids: Sequence[str]) -> Page:
         """GET /orders/{id} (with fees) and its sub-resources for each order left to be read again."""
@@ -263,7 +278,8 @@ class BigCommerce(Source):
         modified = _modified(row)
         held = known.get((order_id, modified)) if known is not None and modified is not None else None
         if held is not None:
-            self.recalled += 1
+            with self._count:
+                self.recalled += 1
             return held
         try:
             self._weight_unit()
@@ -286,7 +302,8 @@ class BigCommerce(Source):
             return self.reject(row, str(exc), transient=True)
         except SourceError as exc:  # another 4xx for this order alone: it cannot be read as it stands
             return self.reject(row, str(exc))
-        self.fetched += 1
+        with self._count:
+            self.fetched += 1
         return self.read(raw)
 
     def _detail_retry(self) -> tenacity.Retrying:
@@ -385,6 +402,9 @@ class BigCommerce(Source):
         return self.api.sent
 
     def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown()
+            self._pool = None
         self.api.close()
 
 

@@ -19,6 +19,7 @@ items past 50 (shared/research/bigcommerce.md §7). Here:
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import Callable, Mapping
@@ -26,7 +27,6 @@ from typing import TYPE_CHECKING, Any
 
 import requests
 import tenacity
-from bigcommerce.connection import OAuthConnection
 
 from connector import USER_AGENT, tls
 from connector.outcomes import Outcome, classify_exception, classify_status, retry_after
@@ -50,34 +50,47 @@ class RateLimited(TransientSourceError):
     """429: the store's quota is spent. It says nothing about the order being read."""
 
 
-class Connection(OAuthConnection):  # type: ignore[misc]  # the package has no type hints
-    """`OAuthConnection` with the base URL taken whole (`https://api.bigcommerce.com`, `http://127.0.0.1:8080`)."""
+@functools.cache
+def _connection_class() -> type[Any]:
+    """`Connection`, built on first use: the `bigcommerce` package imports `jwt` and `cryptography` (~0.1 s),
+    which a process that reads no BigCommerce store (`--help`, `status`, a WooCommerce-only `poll`) never needs."""
+    from bigcommerce.connection import OAuthConnection
 
-    def __init__(self, settings: BigCommerceSettings, *, timeout: float) -> None:
-        base = settings.api_url.rstrip("/")
-        super().__init__(settings.client_id, settings.store_hash, str(settings.access_token),
-                         host=base.split("://", 1)[-1].split("/", 1)[0])
-        self.base_url = base
-        self.timeout = (min(10.0, timeout), timeout)
-        if not settings.client_id:  # X-Auth-Client is no longer required; never send it empty
-            self._session.headers.pop("X-Auth-Client", None)
-        self._session.headers["User-Agent"] = USER_AGENT
-        self._session.headers["Content-Type"] = "application/json"  # required by the spec on /orders/{id}/products
+    class Connection(OAuthConnection):  # type: ignore[misc]  # the package has no type hints
+        """`OAuthConnection` with the base URL taken whole (`https://api.bigcommerce.com`, `http://127.0.0.1:8080`)."""
 
-    def full_path(self, url: str) -> str:
-        return f"{self.base_url}{self.api_path.format(self.store_hash, url.lstrip('/'))}"
+        def __init__(self, settings: BigCommerceSettings, *, timeout: float) -> None:
+            base = settings.api_url.rstrip("/")
+            super().__init__(settings.client_id, settings.store_hash, str(settings.access_token),
+                             host=base.split("://", 1)[-1].split("/", 1)[0])
+            self.base_url = base
+            self.timeout = (min(10.0, timeout), timeout)
+            if not settings.client_id:  # X-Auth-Client is no longer required; never send it empty
+                self._session.headers.pop("X-Auth-Client", None)
+            self._session.headers["User-Agent"] = USER_AGENT
+            self._session.headers["Content-Type"] = "application/json"  # required by the spec on /orders/{id}/products
 
-    @property
-    def session(self) -> requests.Session:
-        session: requests.Session = self._session
-        return session
+        def full_path(self, url: str) -> str:
+            return f"{self.base_url}{self.api_path.format(self.store_hash, url.lstrip('/'))}"
+
+        @property
+        def session(self) -> requests.Session:
+            session: requests.Session = self._session
+            return session
+
+    return Connection
+
+
+def connect(settings: BigCommerceSettings, *, timeout: float) -> Any:
+    """An `OAuthConnection` with the base URL taken whole (`https://api.bigcommerce.com`, `http://127.0.0.1:8080`)."""
+    return _connection_class()(settings, timeout=timeout)
 
 
 class StoreAPI:
     def __init__(self, settings: BigCommerceSettings, *, timeout: float = 30.0, headroom: float = 0.1,
                  sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.monotonic,
                  retry: Callable[[], tenacity.Retrying] = retrying, trust: tls.Trust | None = None) -> None:
-        self.connection = Connection(settings, timeout=timeout)
+        self.connection = connect(settings, timeout=timeout)
         self.api_url = settings.api_url
         self.trust = trust or tls.Trust()
         self.clock = StoreClock()  # the store's time as the answers since the last reset show it

@@ -12,6 +12,7 @@ on its own, and with nothing known there is no pause.
 from __future__ import annotations
 
 import math
+import threading
 import time
 from collections.abc import Callable, Mapping
 
@@ -20,6 +21,7 @@ from connector.outcomes import LEFT, QUOTA, RESET, WINDOW, Reading
 __all__ = ["LEFT", "MARGIN", "QUOTA", "RESET", "WINDOW", "RateLimit", "Reading"]
 
 MARGIN = 0.05  # seconds added to a reset wait: the window must really be over when we send again
+CONCURRENCY = 8  # requests in flight at most through one quota
 
 
 class RateLimit:
@@ -35,6 +37,13 @@ class RateLimit:
         self.left: int | None = None
         self.reset_at: float | None = None
         self.paused = 0.0  # seconds spent waiting for resets, in total
+        self._lock = threading.RLock()  # several threads send through one quota (`concurrency`)
+
+    @property
+    def concurrency(self) -> int:
+        """Requests that may be in flight at once: no more than the reserve (each answer's `left` can be
+        behind by the requests still in flight, which the reserve absorbs), at most CONCURRENCY."""
+        return max(1, min(CONCURRENCY, self.reserve if self.quota is not None else CONCURRENCY))
 
     @property
     def reserve(self) -> int:
@@ -47,6 +56,10 @@ class RateLimit:
         return None if self.quota is None else max(1, self.quota - self.reserve)
 
     def observe(self, headers: Mapping[str, str]) -> Reading:
+        with self._lock:
+            return self._observe(headers)
+
+    def _observe(self, headers: Mapping[str, str]) -> Reading:
         reading = Reading.of(headers)
         now = self.clock()
         if reading.quota is not None:
@@ -72,6 +85,11 @@ class RateLimit:
         return wait + MARGIN
 
     def wait(self, sleep: Callable[[float], None] = time.sleep) -> float:
+        """Sleep until the quota allows the next request; the other threads wait behind this one meanwhile."""
+        with self._lock:
+            return self._wait(sleep)
+
+    def _wait(self, sleep: Callable[[float], None]) -> float:
         seconds = self.delay()
         if seconds > 0:
             sleep(seconds)

@@ -225,10 +225,10 @@ def test_requests_per_order_skip_what_the_order_says_is_empty(store: BigCommerce
     src = source(store)
     orders = {o.id: o for o in orders_of(full(src, lambda s: s.modified(NOW - timedelta(minutes=1)))) if isinstance(o, Order)}
     assert orders["3"].coupons[0].code == "SAVE5" and orders["2"].shipping_address is None
-    assert [r.path.rsplit("/", 2)[-2:] for r in store.requests if "/orders/" in r.path] == [
+    assert sorted(r.path.rsplit("/", 2)[-2:] for r in store.requests if "/orders/" in r.path) == [  # read at once
         ["1", "products"], ["1", "shipping_addresses"],
         ["2", "products"],
-        ["3", "products"], ["3", "shipping_addresses"], ["3", "coupons"],
+        ["3", "coupons"], ["3", "products"], ["3", "shipping_addresses"],
     ]
     assert src.requests_sent == 1 + 1 + 6  # the listing, the store's weight unit, the sub-resources
 
