@@ -14,7 +14,7 @@ import errno
 import os
 import shutil
 import socket
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -29,7 +29,7 @@ from sqlmodel import Field, Session, SQLModel, col, create_engine, select
 
 from connector import migrations
 from connector.errors import BadInput, DatabaseDown, LedgerUnavailable
-from connector.orders import Order, Rejected
+from connector.orders import Loyalty, Order, Rejected
 from connector.redaction import redact
 
 
@@ -160,6 +160,46 @@ class PollLease(SQLModel, table=True):
     taken_at: datetime | None = _time()  # when that instance took the poll over
     renewed_at: datetime | None = _time()  # when it last started a poll
     expires_at: datetime | None = _time()  # free from then on: a crashed holder's lease runs out; a clean stop ends it
+
+
+class Lookup(SQLModel, table=True):
+    """One customer look-up (connector.lookups): one row per service and normalised key (the e-mail), its answer."""
+
+    __tablename__ = "lookups"
+    __table_args__ = (
+        UniqueConstraint("service", "key", name="uq_lookup"),
+        Index("ix_lookup_due", "service", "state", "next_attempt_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    service: str  # "voyado"
+    key: str  # the normalised e-mail (trimmed, lower-cased)
+    state: str = "due"  # due (to look up, or again) | sending (claimed) | done (answered; reused for a day)
+    outcome: str | None = None  # the last answer's class: member, not_member, multiple_matches, refused, failed
+    answer: str | None = None  # the service's word for it ("ContactNotFound") or our reason (redacted)
+    status_code: int | None = None
+    loyalty: str | None = None  # the kept fields (orders.Loyalty JSON), nothing else of the answer
+    attempts: int = 0
+    next_attempt_at: datetime | None = _time()
+    first_failed_at: datetime | None = _time()
+    lease_until: datetime | None = _time()
+    claimed_by: str | None = None
+    fetched_at: datetime | None = _time()  # when the last answer came
+    created_at: datetime | None = _time()
+    updated_at: datetime | None = _time()
+
+
+class OrderLookup(SQLModel, table=True):
+    """Which look-up an order's customer has: a delivery that carries it waits for it (at most VOYADO_WAIT)."""
+
+    __tablename__ = "order_lookups"
+    __table_args__ = (Index("ix_order_lookup", "lookup_id"),)
+
+    source: str = Field(primary_key=True)
+    store: str = Field(primary_key=True)
+    order_id: str = Field(primary_key=True)
+    lookup_id: int
+    linked_at: datetime | None = _time()
 
 
 @dataclass(frozen=True)
@@ -294,6 +334,8 @@ class Ledger:
         self.path = (make_url(url).database or url) if url.startswith("sqlite") else redact(url)
         self.engine = make_engine(url)
         self._writer = self.engine.execution_options(immediate=True)
+        #: called for each new or changed readable order inside `enqueue`'s transaction (session, order, now)
+        self.enqueue_hooks: list[Callable[[Session, Order, datetime], None]] = []
         try:
             with self._unavailable_as_one_line():
                 self.revision = migrations.upgrade(self.engine)  # under a lock; a read when already up to date
@@ -362,7 +404,7 @@ class Ledger:
             } if ids else {}  # one query for the page, not one per order
             for order in orders:
                 record = known.get(_order_id(order))
-                changed = False
+                changed = hooked = False
                 if isinstance(order, Rejected):
                     if record is None:
                         record = OrderRecord(source=source, store=store, order_id=order.order_id, number=order.number,
@@ -382,14 +424,19 @@ class Ledger:
                     if record is None:
                         record = OrderRecord(source=source, store=store, order_id=order.id, first_seen_at=now)
                         new_orders += 1
+                        hooked = True
                     else:
                         changed = record.content_hash != digest
+                        hooked = changed or bool(record.error)
                     record.number, record.status = order.number, order.status
                     record.content_hash, record.data, record.error = digest, order.model_dump_json(), None
                     record.modified_at, record.updated_at = order.modified_at, now
                     s.add(record)
                 s.flush()
                 known[record.order_id] = record
+                if isinstance(order, Order) and hooked:
+                    for hook in self.enqueue_hooks:  # in this transaction: e.g. the order's look-up (connector.lookups)
+                        hook(s, order, now)
                 for destination in () if isinstance(order, Rejected) and order.transient else destinations:
                     new_deliveries += self._insert_delivery(s, source, store, _order_id(order), destination, order, now)
                 if changed:
@@ -505,22 +552,32 @@ class Ledger:
 
     # -- delivering ------------------------------------------------------------------------
 
-    def claim(self, destination: str, limit: int, *, lease: float, now: datetime | None = None) -> list[Claim]:
-        """Take up to `limit` due rows for `destination` into `sending`, oldest first."""
+    def claim(self, destination: str, limit: int, *, lease: float, now: datetime | None = None,
+              lookup_wait: float | None = None) -> list[Claim]:
+        """Take up to `limit` due rows for `destination` into `sending`, oldest first.
+
+        `lookup_wait` (a destination that carries the loyalty look-up): a row whose order's look-up is not done
+        yet is not due until `lookup_wait` seconds after it was queued; the others are claimed meanwhile."""
         now = now or utcnow()
         claims: list[Claim] = []
         with self.write() as s:
-            rows = s.exec(
+            statement = (
                 select(Delivery, OrderRecord)
                 .join(OrderRecord, and_(col(OrderRecord.source) == col(Delivery.source),
                                         col(OrderRecord.store) == col(Delivery.store),
                                         col(OrderRecord.order_id) == col(Delivery.order_id)))
                 .where(Delivery.destination == destination, col(Delivery.state).in_(DUE_STATES),
-                       or_(col(Delivery.next_attempt_at).is_(None), col(Delivery.next_attempt_at) <= now))
+                       or_(col(Delivery.next_attempt_at).is_(None), col(Delivery.next_attempt_at) <= now)))
+            if lookup_wait is not None:
+                statement = statement.where(or_(~_waiting_for_lookup(), col(Delivery.created_at).is_(None),
+                                                col(Delivery.created_at) <= now - timedelta(seconds=lookup_wait)))
+            rows = s.exec(
+                statement
                 .order_by(col(Delivery.next_attempt_at).is_not(None), col(Delivery.next_attempt_at), col(Delivery.id))
                 .limit(limit)
                 .with_for_update(skip_locked=True, of=Delivery)  # PostgreSQL; SQLite's BEGIN IMMEDIATE serialises
             ).all()
+            loyalty = _loyalty(s, [record for _, record in rows])
             for delivery, record in rows:
                 if record.error is not None and not record.content_hash:
                     delivery.state, delivery.reason = State.DEAD, f"{MALFORMED}: {record.error}"
@@ -532,8 +589,11 @@ class Ledger:
                 delivery.lease_until = now + timedelta(seconds=lease)
                 delivery.claimed_by = process_token()
                 s.add(delivery)
-                claims.append(Claim(delivery.id or 0, Order.model_validate_json(record.data), delivery.attempts,
-                                    delivery.first_failed_at))
+                order = Order.model_validate_json(record.data)
+                found = loyalty.get((record.source, record.store, record.order_id))
+                if found is not None:
+                    order = order.model_copy(update={"loyalty": Loyalty.model_validate_json(found)})
+                claims.append(Claim(delivery.id or 0, order, delivery.attempts, delivery.first_failed_at))
         return claims
 
     def record(self, delivery_id: int, state: State, *, reason: str | None = None, status_code: int | None = None,
@@ -711,6 +771,30 @@ class Ledger:
         with self.read() as s:
             return s.exec(select(func.min(Delivery.next_attempt_at)).where(
                 Delivery.destination == destination, col(Delivery.state).in_(DUE_STATES))).first()
+
+
+LOOKUP_DONE = "done"
+
+
+def _waiting_for_lookup() -> Any:
+    """EXISTS: the delivery's order has a look-up that is not done (correlated with `deliveries`)."""
+    return (select(OrderLookup.lookup_id).join(Lookup, col(Lookup.id) == col(OrderLookup.lookup_id))
+            .where(col(OrderLookup.source) == col(Delivery.source), col(OrderLookup.store) == col(Delivery.store),
+                   col(OrderLookup.order_id) == col(Delivery.order_id), col(Lookup.state) != LOOKUP_DONE)
+            .exists())
+
+
+def _loyalty(s: Session, records: Sequence[OrderRecord]) -> dict[tuple[str, str, str], str]:
+    """(source, store, order id) → the Loyalty JSON its look-up holds, for these orders (one query)."""
+    if not records:
+        return {}
+    wanted = {(r.source, r.store, r.order_id) for r in records}
+    rows = s.exec(select(OrderLookup.source, OrderLookup.store, OrderLookup.order_id, Lookup.loyalty)
+                  .join(Lookup, col(Lookup.id) == col(OrderLookup.lookup_id))
+                  .where(col(OrderLookup.order_id).in_(sorted({key[2] for key in wanted})),
+                         col(Lookup.loyalty).is_not(None))).all()
+    return {(source, store, order_id): data for source, store, order_id, data in rows
+            if (source, store, order_id) in wanted and data}
 
 
 def _insert(dialect: str, table: Any) -> Any:

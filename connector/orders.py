@@ -148,6 +148,35 @@ class Coupon(_Model):
     discount: Money
 
 
+LoyaltyOutcome = Literal["member", "not_member", "multiple_matches", "refused", "failed"]
+
+
+class Loyalty(_Model):
+    """What the loyalty look-up (connector.lookups.voyado) said about the order's customer: these fields only.
+
+    `member`: a contact (its id, member number, level, bonus points, whether registration is complete);
+    `not_member`: no contact for the e-mail; `multiple_matches`: several, none guessed; `refused`: the look-up
+    was refused for this e-mail (400/422); `failed`: transient failures until the retry horizon."""
+
+    outcome: LoyaltyOutcome
+    contact_id: str = ""
+    member_number: str = ""
+    level: str = ""
+    bonus_points: Money | None = None
+    registration_complete: bool | None = None
+
+    @property
+    def is_member(self) -> bool:
+        return self.outcome == "member"
+
+    def tags(self) -> tuple[str, ...]:
+        """("voyado-member", "voyado-level-gold") for a member; () otherwise (nothing is said of a non-member)."""
+        if not self.is_member:
+            return ()
+        slug = "-".join("".join(c if c.isalnum() else " " for c in self.level.lower()).split())
+        return ("voyado-member", *((f"voyado-level-{slug}",) if slug else ()))
+
+
 class Order(_Model):
     source: str  # "woocommerce" | "bigcommerce"
     store: str  # the store's identity: host/path for WooCommerce, store hash for BigCommerce
@@ -179,6 +208,8 @@ class Order(_Model):
     note: str = ""
     needs_shipping: bool = True
     tags: tuple[str, ...] = ()
+    #: the customer's loyalty membership, attached when a delivery is claimed (never part of the snapshot or its hash)
+    loyalty: Loyalty | None = Field(default=None, exclude=True)
 
     @property
     def ref(self) -> str:
