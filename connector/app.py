@@ -4,18 +4,36 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from connector.config import Settings
 from connector.delivery import Deliverer, PassReport
 from connector.destinations import build_destinations
 from connector.errors import LedgerUnavailable
 from connector.ledger import Ledger
+from connector.lookups.worker import Looker, LookupReport
 from connector.polling import PollReport, poll
 from connector.sources import build_sources
 
 log = logging.getLogger("connector")
 POLL_LEASE = 600.0  # seconds a store's poll stays with an instance that stopped renewing it (a crash on another host)
+
+
+def lookups(settings: Settings, ledger: Ledger) -> Looker | None:
+    """The Voyado look-ups, when they are on: the enqueue hook that links each order, and the worker."""
+    if settings.voyado is None:
+        return None
+    from connector.lookups import store, voyado
+
+    ledger.enqueue_hooks.append(store.linker(voyado.SPEC.name, voyado.order_email, voyado.FRESH_FOR))
+    return Looker(ledger, voyado.Voyado(settings.voyado), voyado.limiter(settings.voyado),
+                  concurrency=settings.concurrency, timeout=settings.http_timeout, retry_base=settings.retry_base,
+                  retry_cap=settings.retry_cap, retry_for=settings.retry_for, verify=settings.trust.context())
+
+
+def merge(into: PassReport, other: PassReport) -> None:
+    into.states.update(other.states)
+    into.paused.update(other.paused)
 
 
 class App:
@@ -24,10 +42,11 @@ class App:
         self.ledger = Ledger(settings.database_url)
         self.sources = build_sources(settings)
         self.destinations = build_destinations(settings)
+        self.looker = lookups(settings, self.ledger)  # the Voyado look-ups, when VOYADO_API_KEY is set
         self.deliverer = Deliverer(
             self.ledger, self.destinations, retry_base=settings.retry_base, retry_cap=settings.retry_cap,
             max_attempts=settings.max_attempts, retry_for=settings.retry_for, concurrency=settings.concurrency_for,
-            timeout=settings.http_timeout,
+            timeout=settings.http_timeout, lookup_wait=settings.voyado.wait if self.looker else None,
         )
         self.held_elsewhere: dict[tuple[str, str], str] = {}  # (source, store) another instance polls → that instance
         recovered = self.ledger.recover()
@@ -68,6 +87,27 @@ class App:
         self.ledger.recover()
         return self.deliverer.run_due(stop=stop)
 
+    def look_up(self, stop: threading.Event | None = None, on_answer: Callable[[str], None] | None = None) -> LookupReport:
+        """One look-up pass (nothing when no look-up is on)."""
+        return self.looker.run_due(stop=stop, on_answer=on_answer) if self.looker else LookupReport()
+
+    def deliver_with_lookups(self, stop: threading.Event | None = None,
+                             on_answer: Callable[[str], None] | None = None,
+                             on_outcome: Callable[[str, str], None] | None = None) -> tuple[PassReport, LookupReport]:
+        """`poll` and `backfill`: the look-ups run beside the delivery passes; deliveries that wait for a look-up go
+        when it is answered or VOYADO_WAIT has passed, whichever first; returns when both are done."""
+        if self.looker is None:
+            return self.deliverer.run_due(stop=stop, on_outcome=on_outcome), LookupReport()
+        results: list[LookupReport] = []
+        worker = threading.Thread(target=lambda: results.append(self.look_up(stop, on_answer)), name="lookups")
+        worker.start()
+        report = self.deliverer.run_due(stop=stop, on_outcome=on_outcome)
+        while worker.is_alive():
+            worker.join(timeout=1.0)
+            merge(report, self.deliverer.run_due(stop=stop, on_outcome=on_outcome))
+        merge(report, self.deliverer.run_due(stop=stop, on_outcome=on_outcome))
+        return report, results[0] if results else LookupReport()
+
     def close(self) -> None:
         try:
             self.ledger.release_polls()  # a clean stop: another instance takes the poll over at once
@@ -75,6 +115,8 @@ class App:
             log.warning("could not release this instance's polls (%s): they pass to another instance when "
                         "their lease runs out", exc)
         self.deliverer.close()
+        if self.looker is not None:
+            self.looker.close()
         for source in self.sources.values():
             source.close()
         self.ledger.close()

@@ -5,6 +5,8 @@ Jobs (one in-memory job store: the cursors and the queue live in the ledger, not
   the first one at start-up;
 - `deliver`, every few seconds: one delivery pass over what is due (new rows and retries whose
   `next_attempt_at` has come), which keeps claiming until nothing is due;
+- `lookup`, every few seconds while Voyado is on: one look-up pass over the due look-ups, each request
+  through the instance's one limiter (connector.lookups.worker);
 - `watchdog`, while systemd set WATCHDOG_USEC: `WATCHDOG=1` at half that interval. It runs as a
   scheduler job on its own one-thread executor, so the pings prove that the scheduler still
   dispatches jobs; if it hangs or dies, systemd kills and restarts the service.
@@ -72,7 +74,7 @@ class _ExpectedSkips(logging.Filter):
         if "maximum number of running instances" not in str(record.msg):
             return True
         args = record.args if isinstance(record.args, tuple) else ()
-        return not (args and getattr(args[0], "id", None) == "deliver")
+        return not (args and getattr(args[0], "id", None) in ("deliver", "lookup"))
 
 
 class Service:
@@ -99,7 +101,7 @@ class Service:
     def _scheduler(self) -> BackgroundScheduler:
         scheduler = BackgroundScheduler(
             executors={
-                "default": ThreadPoolExecutor(max_workers=len(self.app.sources) + 1),
+                "default": ThreadPoolExecutor(max_workers=len(self.app.sources) + 1 + (self.app.looker is not None)),
                 WATCHDOG_EXECUTOR: ThreadPoolExecutor(max_workers=1),
             },
             job_defaults={
@@ -115,6 +117,9 @@ class Service:
                               args=(name,), id=f"poll-{name}", name=f"poll {name}", next_run_time=now)
         scheduler.add_job(self._deliver, IntervalTrigger(seconds=self.delivery_tick), id="deliver", name="deliver",
                           next_run_time=now)
+        if self.app.looker is not None:  # Voyado: the due look-ups, under the instance's one limiter
+            scheduler.add_job(self._look_up, IntervalTrigger(seconds=self.delivery_tick), id="lookup", name="lookup",
+                              next_run_time=now)
         if self.notifier.enabled and self.notifier.watchdog_interval:
             scheduler.add_job(self._watchdog, IntervalTrigger(seconds=self.notifier.watchdog_interval), id="watchdog",
                               name="systemd watchdog", executor=WATCHDOG_EXECUTOR, next_run_time=now,
@@ -209,6 +214,16 @@ class Service:
             with self._status_lock:
                 self._delivered += delivered
             self._publish_status()
+
+    def _look_up(self) -> None:
+        if self.stop.is_set():
+            return
+        try:
+            self.app.look_up(stop=self.stop)
+        except LedgerUnavailable as exc:
+            log.error("look-up pass stopped: %s; the next pass tries again", exc)
+        except Exception:
+            log.exception("look-up pass failed unexpectedly; the next pass tries again")
 
     def _watchdog(self) -> None:
         self.notifier.watchdog()

@@ -5,6 +5,7 @@
 - `SonarIDSandbox`: sonarID's ``POST /api/v1/orders`` with its validation and deduplication.
 - `OrderProtectionSandbox`: OrderProtection's ``POST /v1/orders`` (Bearer, required fields, enums, 201).
 - `SophioSandbox`: a Sophio store's ``createorder.wws?action=CREATE`` (query-string authentication, echo).
+- `VoyadoSandbox`: Voyado's ``POST /api/v1/contact-details`` with its leaky bucket enforced and every documented answer.
 - `Faults`: failures to inject (error status, 429, slow, dropped connection, HTML instead of JSON).
 - `sample_woocommerce_orders`, `sample_bigcommerce_orders`: deterministic, realistic orders to fill the stores with.
 """
@@ -17,6 +18,7 @@ from connector.sandbox.orderprotection import OrderProtectionSandbox
 from connector.sandbox.server import RecordedRequest, Response, SandboxServer
 from connector.sandbox.sonarid import SonarIDSandbox
 from connector.sandbox.sophio import SophioSandbox
+from connector.sandbox.voyado import VoyadoSandbox
 from connector.sandbox.woocommerce import WooCommerceSandbox
 
 __all__ = [
@@ -29,6 +31,7 @@ __all__ = [
     "SandboxServer",
     "SonarIDSandbox",
     "SophioSandbox",
+    "VoyadoSandbox",
     "WooCommerceSandbox",
     "sample_bigcommerce_orders",
     "sample_woocommerce_orders",

@@ -12,6 +12,7 @@ from connector.sandbox import (
     OrderProtectionSandbox,
     SonarIDSandbox,
     SophioSandbox,
+    VoyadoSandbox,
     WooCommerceSandbox,
 )
 
@@ -46,6 +47,11 @@ def orderprotection_env(server: OrderProtectionSandbox) -> dict[str, str]:
 def sophio_env(server: SophioSandbox) -> dict[str, str]:
     """The settings that turn Sophio on, pointed at its sandbox."""
     return {"SOPHIO_STORE_URL": server.url, "SOPHIO_API_KEY": server.api_key, "SOPHIO_API_SECRET": server.api_secret}
+
+
+def voyado_env(server: VoyadoSandbox) -> dict[str, str]:
+    """The settings that turn the Voyado look-ups on, pointed at its sandbox."""
+    return {"VOYADO_API_URL": server.url, "VOYADO_API_KEY": server.api_key}
 
 
 def fresh_order(order: dict[str, Any], status: str = "processing") -> dict[str, Any]:
