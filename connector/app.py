@@ -96,6 +96,7 @@ class App:
                              on_outcome: Callable[[str, str], None] | None = None) -> tuple[PassReport, LookupReport]:
         """`poll` and `backfill`: the look-ups run beside the delivery passes; deliveries that wait for a look-up go
         when it is answered or VOYADO_WAIT has passed, whichever first; returns when both are done."""
+        self.ledger.recover()
         if self.looker is None:
             return self.deliverer.run_due(stop=stop, on_outcome=on_outcome), LookupReport()
         results: list[LookupReport] = []

@@ -148,7 +148,7 @@ def poll(source: SourceOpt = None) -> None:
     pipeline = App(s)
     try:
         reports = pipeline.poll([source] if source else None)
-        delivered = pipeline.deliver()
+        delivered, looked = pipeline.deliver_with_lookups()
     finally:
         pipeline.close()
     for r in reports:
@@ -158,8 +158,17 @@ def poll(source: SourceOpt = None) -> None:
         out.print(f"{name} {store}: not polled, another instance ({holder}) holds its poll; this run only delivered",
                   markup=False)
     _print_pass(delivered)
-    if any(r.error for r in reports) or delivered.paused:
+    _print_lookups(looked)
+    if any(r.error for r in reports) or delivered.paused or looked.paused:
         raise typer.Exit(1)
+
+
+def _print_lookups(report: Any) -> None:
+    """"voyado: 2 member, 1 not_member" and, when paused, the one loud line naming the variable."""
+    if report.outcomes:
+        out.print("voyado look-ups: " + ", ".join(f"{n} {o}" for o, n in sorted(report.outcomes.items())), markup=False)
+    if report.paused:
+        err.print(f"PAUSED voyado look-ups: {report.paused}; orders are sent without the membership", markup=False)
 
 
 def _problems(report: Any) -> str:
@@ -228,13 +237,39 @@ def backfill(
                           + (f" — stopped: {report.error} (run again to resume)" if report.error else ""), markup=False)
                 if report.error:
                     raise typer.Exit(1)
-            if not dry_run and pipeline.destinations:
+            looked = None
+            if not dry_run and pipeline.looker is not None:
+                lookups = _expect_lookups(pipeline, progress)
+                if pipeline.destinations:
+                    deliveries = progress.add_task("delivering", total=_due_count(pipeline, targets), at="")
+                result, looked = pipeline.deliver_with_lookups(
+                    on_answer=lambda _o: progress.advance(lookups),
+                    on_outcome=lambda _d, _s: progress.advance(deliveries) if pipeline.destinations else None)
+            elif not dry_run and pipeline.destinations:
                 deliveries = progress.add_task("delivering", total=_due_count(pipeline, targets), at="")
                 result = pipeline.deliverer.run_due(on_outcome=lambda _d, _s: progress.advance(deliveries))
-        if not dry_run:
+        if not dry_run and (pipeline.destinations or looked is not None):
             _print_pass(result)
+        if looked is not None:
+            _print_lookups(looked)
     finally:
         pipeline.close()
+
+
+def _expect_lookups(pipeline: Any, progress: Progress) -> Any:
+    """The look-ups' progress bar, and their expected duration under VOYADO_RATE (printed once)."""
+    from connector.formats import duration
+    from connector.lookups import store, voyado
+
+    settings = pipeline.settings.voyado
+    count = store.due(pipeline.ledger, voyado.SPEC.name)
+    progress.console.print(
+        f"voyado: {count} look-ups to make, about {duration(settings.seconds_for(count))} at VOYADO_RATE="
+        f"{settings.rate:g}/s with a burst of {settings.burst} (the bucket alone, {voyado.BUCKET_SIZE} refilled "
+        f"{voyado.BUCKET_REFILL:g}/s, allows no less than {duration(max(0, count - voyado.BUCKET_SIZE) / voyado.BUCKET_REFILL)})"
+        f"; deliveries that carry the membership wait for it {duration(settings.wait)} at most (VOYADO_WAIT)",
+        markup=False)
+    return progress.add_task("looking up", total=count, at="")
 
 
 def _due_count(pipeline: Any, destinations: list[str]) -> int:
@@ -307,6 +342,8 @@ def preview(
     source: Annotated[str, typer.Option("--source", help=SOURCE_NAMES)],
     destination: Annotated[str, typer.Option("--destination", help=DESTINATION_NAMES)],
     any_status: Annotated[bool, typer.Option("--any-status", help="also for a status poll would not send")] = False,
+    loyalty: Annotated[str | None, typer.Option("--loyalty", help="a Voyado contact-details answer (JSON file) "
+                                                "to show the payload with the customer's membership")] = None,
 ) -> None:
     """Print the payload that would be sent for one platform order (no network)."""
     from connector.preview import render_payload
@@ -321,7 +358,17 @@ def preview(
         raw = json.loads(text)
     except ValueError as exc:
         raise BadInput(f"{file}: not JSON ({exc})") from None
-    payload = render_payload(raw, source, destination, config.load(), any_status=any_status)
+    membership = None
+    if loyalty is not None:
+        from connector.lookups.voyado import answer_file
+
+        try:
+            membership = answer_file(json.loads(Path(loyalty).read_text(encoding="utf-8")))
+        except OSError as exc:
+            raise BadInput(f"--loyalty {loyalty}: {exc.strerror}") from None
+        except ValueError as exc:
+            raise BadInput(f"--loyalty {loyalty}: {exc}") from None
+    payload = render_payload(raw, source, destination, config.load(), any_status=any_status, loyalty=membership)
     sys.stdout.write(wire.dumps(payload, indent=2) + "\n")
 
 

@@ -153,6 +153,19 @@ def contact(body: Any) -> Loyalty:
     )
 
 
+def answer_file(body: Any) -> Loyalty:
+    """`preview --loyalty FILE`: a saved contact-details answer (a 200 contact, or a 404/409 message) as Loyalty."""
+    if isinstance(body, dict) and isinstance(body.get("contact"), dict):
+        return contact(body)
+    word = body.get("message") if isinstance(body, dict) else None
+    if word in NOT_A_MEMBER:
+        return Loyalty(outcome="not_member")
+    if word == "MultipleMatches":
+        return Loyalty(outcome="multiple_matches")
+    raise ValueError("expected a contact-details answer: {\"contact\": {...}}, or {\"message\": \"ContactNotFound\"} "
+                     "(or CustomerNotFoundInShopify, MultipleMatches)")
+
+
 def _message(response: httpx.Response) -> str:
     try:
         body = response.json()
