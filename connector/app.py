@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Sequence
 
 from connector.config import Settings
@@ -16,6 +17,7 @@ from connector.polling import PollReport, poll
 from connector.sources import build_sources
 
 log = logging.getLogger("connector")
+HELD_STEP = 0.5  # seconds between looks while deliveries wait for their look-ups (poll, backfill)
 POLL_LEASE = 600.0  # seconds a store's poll stays with an instance that stopped renewing it (a crash on another host)
 
 
@@ -85,7 +87,19 @@ class App:
 
     def deliver(self, stop: threading.Event | None = None) -> PassReport:
         self.ledger.recover()
+        self._sync_wait()
         return self.deliverer.run_due(stop=stop)
+
+    def _sync_wait(self) -> None:
+        """While the look-ups are paused (refused key, wrong URL) no delivery waits for them."""
+        if self.looker is not None:
+            self.deliverer.lookup_wait = None if self.looker.paused else self.settings.voyado.wait
+
+    def _held(self) -> int:
+        wait = self.deliverer.lookup_wait
+        if wait is None:
+            return 0
+        return self.ledger.held_for_lookups([n for n, d in self.destinations.items() if d.uses_loyalty], wait)
 
     def look_up(self, stop: threading.Event | None = None, on_answer: Callable[[str], None] | None = None) -> LookupReport:
         """One look-up pass (nothing when no look-up is on)."""
@@ -101,13 +115,24 @@ class App:
             return self.deliverer.run_due(stop=stop, on_outcome=on_outcome), LookupReport()
         results: list[LookupReport] = []
         worker = threading.Thread(target=lambda: results.append(self.look_up(stop, on_answer)), name="lookups")
+        self._sync_wait()
         worker.start()
         report = self.deliverer.run_due(stop=stop, on_outcome=on_outcome)
         while worker.is_alive():
             worker.join(timeout=1.0)
+            self._sync_wait()
             merge(report, self.deliverer.run_due(stop=stop, on_outcome=on_outcome))
+        looked = results[0] if results else LookupReport()
+        while self._held() and not (stop and stop.is_set()):  # retries that come due, or VOYADO_WAIT running out
+            time.sleep(HELD_STEP)
+            again = self.look_up(stop, on_answer)
+            looked.outcomes.update(again.outcomes)
+            looked.paused = again.paused
+            self._sync_wait()
+            merge(report, self.deliverer.run_due(stop=stop, on_outcome=on_outcome))
+        self._sync_wait()
         merge(report, self.deliverer.run_due(stop=stop, on_outcome=on_outcome))
-        return report, results[0] if results else LookupReport()
+        return report, looked
 
     def close(self) -> None:
         try:

@@ -767,6 +767,16 @@ class Ledger:
         with self.read() as s:
             return list(s.exec(select(Cursor).order_by(col(Cursor.source), col(Cursor.store), col(Cursor.name))).all())
 
+    def held_for_lookups(self, destinations: Sequence[str], wait: float, now: datetime | None = None) -> int:
+        """Due deliveries to `destinations` that `claim(lookup_wait=wait)` holds back for their order's look-up."""
+        if not destinations:
+            return 0
+        now = now or utcnow()
+        with self.read() as s:
+            return int(s.exec(select(func.count()).select_from(Delivery).where(
+                col(Delivery.destination).in_(list(destinations)), col(Delivery.state).in_(DUE_STATES),
+                _waiting_for_lookup(), col(Delivery.created_at) > now - timedelta(seconds=wait))).one())
+
     def next_due(self, destination: str) -> datetime | None:
         with self.read() as s:
             return s.exec(select(func.min(Delivery.next_attempt_at)).where(
