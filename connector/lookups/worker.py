@@ -176,7 +176,7 @@ class Looker:
                          status_code=answer.status_code)
             return self._logged(claim, "failed", answer, started)
         delay = max(answer.retry_after or 0.0, backoff(claim.attempts, self.retry_base, self.retry_cap))
-        store.record(self.ledger, claim.id, loyalty=None, answer=said, status_code=answer.status_code, failing=True,
+        store.record(self.ledger, claim.id, loyalty=None, answer=answer.word, status_code=answer.status_code, failing=True,
                      next_attempt_at=now + timedelta(seconds=max(0.0, min(delay, self.retry_for - failing_for))))
         return self._logged(claim, "retrying", answer, started)
 
