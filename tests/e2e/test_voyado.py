@@ -221,6 +221,16 @@ def test_preview_with_a_saved_answer(loyal: Loyal, tmp_path: Path) -> None:
     assert bad.code == 2 and "--loyalty" in bad.err and "contact-details answer" in bad.err
 
 
+def test_check_names_voyado_and_the_demo_shows_a_members_order_with_its_tags(loyal: Loyal) -> None:
+    checked = loyal("check")
+    assert checked.code == 0, checked.err
+    assert f"ok voyado: enabled, {loyal.voyado.url}" in checked.out
+    demo = loyal("demo")
+    assert demo.code == 0, demo.err
+    assert "A member's order reached OrderProtection" in demo.out and "tags 'voyado-member,voyado-level-gold'" in demo.out
+    assert "0 answered 429" in demo.out
+
+
 def test_backfill_shows_the_look_ups_expected_duration(loyal: Loyal) -> None:
     for i in range(6):
         loyal.order(f"c{i % 4}@example.com", seed=i)
