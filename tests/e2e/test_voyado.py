@@ -174,7 +174,7 @@ def test_configuration_answers_pause_the_look_ups_loudly_and_orders_flow(loyal: 
     assert all(loyal.orderprotection.submissions_for(i) == 1 for i in ids)  # delivered orders are never resent
 
 
-DOWN_FOR = 20.0  # seconds Voyado is down while orders keep arriving (the minute, shortened for the suite)
+DOWN_FOR = 60.0  # seconds Voyado is down while orders keep arriving
 
 
 def test_voyado_down_while_orders_flow_under_run(loyal: Loyal) -> None:
