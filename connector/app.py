@@ -25,10 +25,11 @@ def lookups(settings: Settings, ledger: Ledger) -> Looker | None:
     """The Voyado look-ups, when they are on: the enqueue hook that links each order, and the worker."""
     if settings.voyado is None:
         return None
-    from connector.lookups import store, voyado
+    from connector.lookups import limiter, store, voyado
 
     ledger.enqueue_hooks.append(store.linker(voyado.SPEC.name, voyado.order_email, voyado.FRESH_FOR))
-    return Looker(ledger, voyado.Voyado(settings.voyado), voyado.limiter(settings.voyado),
+    shared = limiter.shared(ledger, voyado.SPEC.name, settings.voyado.rate, settings.voyado.burst)  # every process
+    return Looker(ledger, voyado.Voyado(settings.voyado), shared,
                   concurrency=settings.concurrency, timeout=settings.http_timeout, retry_base=settings.retry_base,
                   retry_cap=settings.retry_cap, retry_for=settings.retry_for, verify=settings.trust.context())
 

@@ -202,6 +202,16 @@ class OrderLookup(SQLModel, table=True):
     linked_at: datetime | None = _time()
 
 
+class RateLimit(SQLModel, table=True):
+    """A shared rate limiter's state (connector.lookups.limiter): every process and instance on this ledger uses one."""
+
+    __tablename__ = "rate_limits"
+
+    name: str = Field(primary_key=True)  # "voyado"
+    state: str = ""  # the algorithm's numbers (GCRA: the theoretical arrival time, µs since the epoch), JSON
+    updated_at: datetime | None = _time()
+
+
 @dataclass(frozen=True)
 class Claim:
     delivery_id: int

@@ -2,5 +2,6 @@
 
 - `voyado`: the settings, SPEC and the contact-details call (one outcome policy, `connector.outcomes`);
 - `store`: the look-ups in the ledger (`ledger.Lookup`, `ledger.OrderLookup`): link, claim, record, report;
-- `worker`: the look-up pass, under the one limiter of the instance (`voyado.limiter`).
+- `limiter`: the one limiter (pyrate-limiter's GCRA) whose state lives in the ledger, shared by every process;
+- `worker`: the look-up pass, each request through that limiter.
 """

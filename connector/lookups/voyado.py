@@ -21,8 +21,9 @@ its `name` (else `id`): the document does not show its shape.
 
 The rate limit: the document's leaky bucket (60, refilled 1 per second) is shared with the store's own use of
 the key, so we spend VOYADO_RATE per second (default 0.8) with a burst of at most the same share of the
-bucket (0.8 × 60 = 48): the store keeps a fifth of both. `limiter()` is pyrate-limiter's GCRA, a leaky bucket
-kept as one theoretical arrival time, thread-safe: one per instance, shared by every look-up thread.
+bucket (0.8 × 60 = 48): the store keeps a fifth of both. The limiter is pyrate-limiter's GCRA, a leaky bucket
+kept as one theoretical arrival time; `connector.lookups.limiter` keeps that number in the ledger, so every
+thread and process (and instance) on one ledger spends one bucket.
 """
 
 from __future__ import annotations
@@ -89,7 +90,8 @@ def order_email(order: Order) -> str:
 
 
 def limiter(settings: VoyadoSettings) -> Limiter:
-    """VOYADO_RATE per second with a burst of `settings.burst`, shared by every thread that holds it."""
+    """VOYADO_RATE per second with a burst of `settings.burst`, in this process (the service shares one through
+    the ledger instead: `connector.lookups.limiter.shared`)."""
     per_ms = 1_000_000  # a rate of limit / 1000 s keeps fractional rates (0.8/s = 800 per 1000 s) exact
     rate = Rate(max(1, round(settings.rate * 1000)), per_ms, burst=settings.burst)
     return Limiter(StateBucket([rate], algorithm=GCRA()))

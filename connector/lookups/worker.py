@@ -90,6 +90,7 @@ class Looker:
 
     def close(self) -> None:
         self._client.close()
+        self.limiter.close()
         try:
             store.release(self.ledger, self.service)
         except Exception:  # a lease runs out by itself; closing must not fail for it

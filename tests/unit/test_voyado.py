@@ -3,6 +3,7 @@ and the look-ups in the ledger (once per e-mail per day; deliveries wait for the
 
 from __future__ import annotations
 
+import itertools
 import json
 import threading
 from datetime import UTC, datetime, timedelta
@@ -244,3 +245,34 @@ def test_a_transient_answer_is_retried_then_waits(sandbox: VoyadoSandbox, tmp_pa
         assert row is not None and row.state == "due" and row.status_code == 503 and row.first_failed_at is not None
     finally:
         ledger.close()
+
+
+def test_the_limiter_in_the_ledger_is_one_bucket_for_every_process(database_url: str) -> None:
+    from connector.lookups.limiter import shared
+
+    first, second = Ledger(database_url), Ledger(database_url)  # two processes' ledgers: separate engines
+    try:
+        a, b = shared(first, "voyado", 0.001, 3), shared(second, "voyado", 0.001, 3)
+        assert [a.try_acquire("voyado", blocking=False), b.try_acquire("voyado", blocking=False),
+                a.try_acquire("voyado", blocking=False)] == [True, True, True]
+        assert not b.try_acquire("voyado", blocking=False) and not a.try_acquire("voyado", blocking=False)
+        a.close()
+        b.close()
+    finally:
+        first.close()
+        second.close()
+
+
+def test_two_limiters_on_one_ledger_never_overflow_an_exact_bucket(tmp_path: Any) -> None:
+    from connector.lookups.limiter import shared
+
+    ledgers = [Ledger(f"sqlite:///{tmp_path / 'l.db'}") for _ in range(2)]
+    try:
+        settings = VoyadoSettings(api_key=Secret("k"), rate=40.0)  # scaled as above: refill 50/s, 40/s spent
+        limiters = [shared(ledger, "voyado", settings.rate, settings.burst) for ledger in ledgers]
+        bucket = LeakyBucket(60, 50.0)
+        turn = itertools.count()  # next() on it is atomic, unlike a generator's
+        assert _hammer(bucket, lambda: limiters[next(turn) % 2].try_acquire("voyado"), 200) == 0
+    finally:
+        for ledger in ledgers:
+            ledger.close()

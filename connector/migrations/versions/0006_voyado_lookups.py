@@ -1,4 +1,5 @@
-"""lookups and order_lookups: each customer's loyalty look-up (Voyado) and which orders it serves.
+"""lookups and order_lookups: each customer's loyalty look-up (Voyado) and which orders it serves; rate_limits:
+the look-ups' limiter, shared by every process on the ledger.
 
 Revision ID: 0006
 Revises: 0004
@@ -50,9 +51,17 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("source", "store", "order_id"),
     )
     op.create_index("ix_order_lookup", "order_lookups", ["lookup_id"])
+    op.create_table(
+        "rate_limits",
+        sa.Column("name", sa.String(), nullable=False),
+        sa.Column("state", sa.String(), nullable=False),
+        sa.Column("updated_at", UTCDateTime(), nullable=True),
+        sa.PrimaryKeyConstraint("name"),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("rate_limits")
     op.drop_index("ix_order_lookup", table_name="order_lookups")
     op.drop_table("order_lookups")
     op.drop_index("ix_lookup_due", table_name="lookups")
