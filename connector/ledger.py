@@ -23,7 +23,7 @@ from typing import Any
 
 from sqlalchemy import Column, DateTime, Index, UniqueConstraint, and_, event, func, or_, update
 from sqlalchemy.engine import Engine, make_url
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, Session, SQLModel, col, create_engine, select
 
@@ -289,6 +289,7 @@ def _local_process_gone(token: str | None) -> bool:
     return False
 
 
+ENQUEUE_TRIES = 3  # runs of a page's transaction that another process's concurrent recording of its orders may cost
 BUSY_TIMEOUT = 30.0  # seconds a write waits for another process's lock; `?timeout=N` in a sqlite URL sets it
 
 
@@ -404,7 +405,23 @@ class Ledger:
         rewind: bool = False,
     ) -> EnqueueResult:
         """Record orders and one delivery per destination; advance `cursor` in the same transaction
-        (`rewind`: to `position` even when it is earlier)."""
+        (`rewind`: to `position` even when it is earlier).
+
+        Two processes may record the same new order at once (a poll and a backfill, on PostgreSQL, where
+        nothing serialises them as BEGIN IMMEDIATE does on SQLite): the later one's INSERT waits for the
+        other's commit and then breaks the UNIQUE key (or, each waiting for a row the other holds, one is
+        chosen as a deadlock's victim). The whole transaction is then run again; it finds what the other recorded."""
+        for tries in range(1, ENQUEUE_TRIES + 1):
+            try:
+                return self._enqueue(source, store, orders, destinations, cursor=cursor, position=position, now=now,
+                                     rewind=rewind)
+            except (IntegrityError, OperationalError) as exc:
+                if tries == ENQUEUE_TRIES or not _concurrent_write(exc):
+                    raise
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _enqueue(self, source: str, store: str, orders: Sequence[Order | Rejected], destinations: Sequence[str], *,
+                 cursor: str | None, position: datetime | None, now: datetime | None, rewind: bool) -> EnqueueResult:
         now = now or utcnow()
         new_orders = new_deliveries = requeued = rejected = unread = 0
         with self.write() as s:
@@ -826,6 +843,15 @@ def _insert(dialect: str, table: Any) -> Any:
     else:  # pragma: no cover - only sqlite and postgresql are supported
         raise RuntimeError(f"unsupported database: {dialect}")
     return insert(table)
+
+
+#: SQLSTATEs of a transaction that lost to a concurrent one and may simply run again: a UNIQUE key another
+#: transaction took first, a deadlock's victim, a serialisation failure
+_CONCURRENT_WRITE = ("23505", "40P01", "40001")
+
+
+def _concurrent_write(exc: IntegrityError | OperationalError) -> bool:
+    return getattr(exc.orig, "sqlstate", None) in _CONCURRENT_WRITE
 
 
 def _order_id(order: Order | Rejected) -> str:

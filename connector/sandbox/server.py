@@ -42,6 +42,7 @@ class RecordedRequest:
     headers: dict[str, str]
     body: bytes
     raw_query: str = ""
+    client: tuple[str, int] | None = None  # the client's (address, port): which process sent it, with the port
 
     def header(self, name: str, default: str | None = None) -> str | None:
         return self.headers.get(name.lower(), default)
@@ -162,8 +163,16 @@ class _Handler(BaseHTTPRequestHandler):
             headers={name.lower(): value for name, value in self.headers.items()},
             body=self._read_body(),
             raw_query=parts.query,
+            client=(str(self.client_address[0]), int(self.client_address[1])),
         )
         sandbox._record(request)
+        sandbox._opened(request)
+        try:
+            self._answer(sandbox, request)
+        finally:
+            sandbox._closed(request)
+
+    def _answer(self, sandbox: SandboxServer, request: RecordedRequest) -> None:
         fault = sandbox.faults.take(request.path)
         if fault is not None and fault.kind == "drop":
             self.close_connection = True
@@ -206,6 +215,8 @@ class SandboxServer(ABC):
         self.faults = Faults()
         self.errors: list[BaseException] = []
         self._requests: list[RecordedRequest] = []
+        self._open: dict[int, RecordedRequest] = {}  # received, not answered yet (by id of the request)
+        self._times: dict[int, tuple[float, float | None]] = {}  # id of a request → received, answered (monotonic)
         self._requests_lock = threading.Lock()
         self._httpd: _HTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -283,10 +294,36 @@ class SandboxServer(ABC):
     def reset_requests(self) -> None:
         with self._requests_lock:
             self._requests.clear()
+            self._times = {key: times for key, times in self._times.items() if key in self._open}
+
+    @property
+    def open_requests(self) -> list[RecordedRequest]:
+        """The requests received whose answer has not been written yet (sleeping in a `slow` fault,
+        being handled, or being answered), oldest first: what a client killed now had in flight here."""
+        with self._requests_lock:
+            return list(self._open.values())
 
     def _record(self, request: RecordedRequest) -> None:
         with self._requests_lock:
             self._requests.append(request)
+
+    def in_flight_at(self, moment: float) -> list[RecordedRequest]:
+        """The requests received before `moment` (a `time.monotonic()` reading) and not answered by then:
+        what a client killed at that moment had sent here without seeing the answer."""
+        with self._requests_lock:
+            return [r for r in self._requests if (times := self._times.get(id(r))) is not None
+                    and times[0] <= moment and (times[1] is None or times[1] > moment)]
+
+    def _opened(self, request: RecordedRequest) -> None:
+        with self._requests_lock:
+            self._open[id(request)] = request
+            self._times[id(request)] = (time.monotonic(), None)
+
+    def _closed(self, request: RecordedRequest) -> None:
+        answered = time.monotonic()
+        with self._requests_lock:
+            self._open.pop(id(request), None)
+            self._times[id(request)] = (self._times[id(request)][0], answered)
 
     # -- responses -------------------------------------------------------------------------
     @abstractmethod

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -200,6 +201,25 @@ def test_slow_fault_still_processes_after_a_client_timeout(sonar: SonarIDSandbox
     wait_for(lambda: sonar.submissions, "the slow request to be processed")
 
     assert sonar.submissions_for("wc_1042") == 1
+
+
+def test_open_requests_are_those_received_and_not_answered_yet_with_the_client_port(sonar: SonarIDSandbox) -> None:
+    sonar.faults.add("slow", delay=0.5)
+    before = time.monotonic()
+    with httpx.Client(timeout=10) as client, ThreadPoolExecutor(max_workers=1) as pool:
+        answer = pool.submit(client.post, f"{sonar.url}/api/v1/orders", json=body(),
+                             headers={"Authorization": f"Bearer {KEY}"})
+        [waiting] = wait_for(lambda: sonar.open_requests, "the slow request to be received")
+        assert waiting.json()["order"]["id"] == "wc_1042" and sonar.submissions == []  # received, not handled yet
+        assert waiting.client is not None and waiting.client[0] == "127.0.0.1"
+        during = time.monotonic()
+        assert answer.result().status_code == 200
+        assert sonar.open_requests == []
+        assert sonar.in_flight_at(before) == [] and sonar.in_flight_at(during) == [waiting]
+        assert sonar.in_flight_at(time.monotonic()) == []
+        client.post(f"{sonar.url}/api/v1/orders", json=body(), headers={"Authorization": f"Bearer {KEY}"})
+    first, second = sonar.requests
+    assert first.client == second.client  # the same kept-alive connection: the same client port
 
 
 def test_concurrent_duplicates_create_one_order(sonar: SonarIDSandbox) -> None:
