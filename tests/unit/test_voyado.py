@@ -276,3 +276,15 @@ def test_two_limiters_on_one_ledger_never_overflow_an_exact_bucket(tmp_path: Any
     finally:
         for ledger in ledgers:
             ledger.close()
+
+
+def test_the_destinations_carry_the_membership_in_their_free_form_fields() -> None:
+    from connector.destinations.orderprotection import tags
+    from connector.destinations.sophio import loyalty
+
+    member = order("1").model_copy(update={"tags": ("gift", " "), "loyalty": Loyalty(outcome="member", level="Gold")})
+    assert tags(member) == "gift,voyado-member,voyado-level-gold" and loyalty(member) == "voyado-member,voyado-level-gold"
+    for outcome in ("not_member", "multiple_matches", "refused", "failed"):
+        other = order("2").model_copy(update={"loyalty": Loyalty(outcome=outcome)})  # type: ignore[arg-type]
+        assert (tags(other), loyalty(other)) == ("", None)
+    assert (tags(order("3")), loyalty(order("3"))) == ("", None)  # not looked up (yet)
