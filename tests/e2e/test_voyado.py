@@ -63,8 +63,8 @@ def voyado() -> Iterator[VoyadoSandbox]:
 
 class Loyal(Connector):
     def __init__(self, wc: WooCommerceSandbox, sonarid: SonarIDSandbox, orderprotection: OrderProtectionSandbox,
-                 sophio: SophioSandbox, voyado: VoyadoSandbox, tmp: Path) -> None:
-        super().__init__(wc, sonarid, tmp)
+                 sophio: SophioSandbox, voyado: VoyadoSandbox, tmp: Path, url: str | None = None) -> None:
+        super().__init__(wc, sonarid, tmp, url=url)
         self.orderprotection, self.sophio, self.voyado = orderprotection, sophio, voyado
         self.env |= orderprotection_env(orderprotection) | sophio_env(sophio) | voyado_env(voyado)
         self.env |= {"VOYADO_RATE": "20", "VOYADO_WAIT": "3"}
@@ -126,6 +126,19 @@ def test_a_members_order_reaches_orderprotection_and_sophio_with_the_membership(
     again = loyal("poll")  # nothing new: nothing looked up or sent again
     assert again.code == 0 and loyal.voyado.lookups == {"vip@example.com": 1, "x@example.com": 1}
     assert loyal.orderprotection.submissions_for(first) == 1
+
+
+def test_on_each_ledger_backend_a_member_is_looked_up_once_and_carried(
+        wc: WooCommerceSandbox, sonarid: SonarIDSandbox, orderprotection: OrderProtectionSandbox, sophio: SophioSandbox,
+        voyado: VoyadoSandbox, tmp_path: Path, database_url: str) -> None:
+    loyal = Loyal(wc, sonarid, orderprotection, sophio, voyado, tmp_path, url=database_url)
+    voyado.add_member("vip@example.com", level="Gold")
+    ids = [loyal.order("vip@example.com", seed=i) for i in range(3)]
+    run = loyal("poll")
+    assert run.code == 0, run.err
+    assert [loyal.op(i)["tags"] for i in ids] == ["voyado-member,voyado-level-gold"] * 3
+    assert voyado.lookups == {"vip@example.com": 1}
+    assert "voyado: 1 member" in loyal("status").out
 
 
 def test_every_documented_answer_through_the_cli(loyal: Loyal) -> None:
@@ -199,7 +212,7 @@ def test_voyado_down_while_orders_flow_under_run(loyal: Loyal) -> None:
         assert loyal.op(late)["tags"] == "voyado-member,voyado-level-gold"
     finally:
         service.send_signal(signal.SIGTERM)
-        out, err = service.communicate(timeout=60)
+        _out, err = service.communicate(timeout=60)
     assert service.returncode == 0, err
     assert all(loyal.orderprotection.submissions_for(i) == 1 for i in ids)  # nothing resent when the answers came
     assert "member" in loyal("show", ids[1]).out
