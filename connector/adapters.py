@@ -1,6 +1,6 @@
 """What an adapter declares about itself, and the tools it reads its settings with.
 
-Every source and destination module exports one `SPEC`: its name, the settings it reads from the
+Every source, destination and look-up module exports one `SPEC`: its name, the settings it reads from the
 environment (`from_env`, which returns None when the adapter is off and raises `ConfigError` naming
 the variable when a value is bad), the variables that turn it on, hold its credentials and say
 where it is (named by `check` and in error messages), what `preview` reads, and its class, whose
@@ -38,7 +38,7 @@ class Secret(str):
 
 @dataclass(frozen=True)
 class Spec:
-    kind: Literal["source", "destination"]
+    kind: Literal["source", "destination", "lookup"]
     name: str  # as on the command line (--source, --destination) and in the ledger
     title: str  # as a person writes it: "WooCommerce"
     adapter: type  # the Source or Destination class, built from the settings `from_env` returns

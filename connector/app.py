@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from connector.config import Settings
@@ -12,11 +13,31 @@ from connector.delivery import Deliverer, PassReport
 from connector.destinations import build_destinations
 from connector.errors import LedgerUnavailable
 from connector.ledger import Ledger
+from connector.lookups.worker import Looker, LookupReport
 from connector.polling import PollReport, poll
 from connector.sources import build_sources
 
 log = logging.getLogger("connector")
+HELD_STEP = 0.5  # seconds between looks while deliveries wait for their look-ups (poll, backfill)
 POLL_LEASE = 600.0  # seconds a store's poll stays with an instance that stopped renewing it (a crash on another host)
+
+
+def lookups(settings: Settings, ledger: Ledger) -> Looker | None:
+    """The Voyado look-ups, when they are on: the enqueue hook that links each order, and the worker."""
+    if settings.voyado is None:
+        return None
+    from connector.lookups import limiter, store, voyado
+
+    ledger.enqueue_hooks.append(store.linker(voyado.SPEC.name, voyado.order_email, voyado.FRESH_FOR))
+    shared = limiter.shared(ledger, voyado.SPEC.name, settings.voyado.rate, settings.voyado.burst)  # every process
+    return Looker(ledger, voyado.Voyado(settings.voyado), shared,
+                  concurrency=settings.concurrency, timeout=settings.http_timeout, retry_base=settings.retry_base,
+                  retry_cap=settings.retry_cap, retry_for=settings.retry_for, verify=settings.trust.context())
+
+
+def merge(into: PassReport, other: PassReport) -> None:
+    into.states.update(other.states)
+    into.paused.update(other.paused)
 
 
 class App:
@@ -25,10 +46,11 @@ class App:
         self.ledger = Ledger(settings.database_url)
         self.sources = build_sources(settings)
         self.destinations = build_destinations(settings)
+        self.looker = lookups(settings, self.ledger)  # the Voyado look-ups, when VOYADO_API_KEY is set
         self.deliverer = Deliverer(
             self.ledger, self.destinations, retry_base=settings.retry_base, retry_cap=settings.retry_cap,
             max_attempts=settings.max_attempts, retry_for=settings.retry_for, concurrency=settings.concurrency_for,
-            timeout=settings.http_timeout,
+            timeout=settings.http_timeout, lookup_wait=settings.voyado.wait if self.looker else None,
         )
         self.intake = _intake(self)  # SoPost's webhook events → orders; None when SoPost is off
         self.held_elsewhere: dict[tuple[str, str], str] = {}  # (source, store) another instance polls → that instance
@@ -68,7 +90,52 @@ class App:
 
     def deliver(self, stop: threading.Event | None = None) -> PassReport:
         self.ledger.recover()
+        self._sync_wait()
         return self.deliverer.run_due(stop=stop)
+
+    def _sync_wait(self) -> None:
+        """While the look-ups are paused (refused key, wrong URL) no delivery waits for them."""
+        if self.looker is not None:
+            self.deliverer.lookup_wait = None if self.looker.paused else self.settings.voyado.wait
+
+    def _held(self) -> int:
+        wait = self.deliverer.lookup_wait
+        if wait is None:
+            return 0
+        return self.ledger.held_for_lookups([n for n, d in self.destinations.items() if d.uses_loyalty], wait)
+
+    def look_up(self, stop: threading.Event | None = None, on_answer: Callable[[str], None] | None = None) -> LookupReport:
+        """One look-up pass (nothing when no look-up is on)."""
+        return self.looker.run_due(stop=stop, on_answer=on_answer) if self.looker else LookupReport()
+
+    def deliver_with_lookups(self, stop: threading.Event | None = None,
+                             on_answer: Callable[[str], None] | None = None,
+                             on_outcome: Callable[[str, str], None] | None = None) -> tuple[PassReport, LookupReport]:
+        """`poll` and `backfill`: the look-ups run beside the delivery passes; deliveries that wait for a look-up go
+        when it is answered or VOYADO_WAIT has passed, whichever first; returns when both are done."""
+        self.ledger.recover()
+        if self.looker is None:
+            return self.deliverer.run_due(stop=stop, on_outcome=on_outcome), LookupReport()
+        results: list[LookupReport] = []
+        worker = threading.Thread(target=lambda: results.append(self.look_up(stop, on_answer)), name="lookups")
+        self._sync_wait()
+        worker.start()
+        report = self.deliverer.run_due(stop=stop, on_outcome=on_outcome)
+        while worker.is_alive():
+            worker.join(timeout=1.0)
+            self._sync_wait()
+            merge(report, self.deliverer.run_due(stop=stop, on_outcome=on_outcome))
+        looked = results[0] if results else LookupReport()
+        while self._held() and not (stop and stop.is_set()):  # retries that come due, or VOYADO_WAIT running out
+            time.sleep(HELD_STEP)
+            again = self.look_up(stop, on_answer)
+            looked.outcomes.update(again.outcomes)
+            looked.paused = again.paused
+            self._sync_wait()
+            merge(report, self.deliverer.run_due(stop=stop, on_outcome=on_outcome))
+        self._sync_wait()
+        merge(report, self.deliverer.run_due(stop=stop, on_outcome=on_outcome))
+        return report, looked
 
     def close(self) -> None:
         try:
@@ -77,6 +144,8 @@ class App:
             log.warning("could not release this instance's polls (%s): they pass to another instance when "
                         "their lease runs out", exc)
         self.deliverer.close()
+        if self.looker is not None:
+            self.looker.close()
         for source in self.sources.values():
             source.close()
         if self.intake is not None:

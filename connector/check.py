@@ -47,7 +47,8 @@ class Finding:
 
 
 def run_checks(settings: Settings) -> list[Finding]:
-    return [database(settings.database_url), *sources(settings), *webhooks(settings), *destinations(settings)]
+    return [database(settings.database_url), *sources(settings), *webhooks(settings), *destinations(settings),
+            *lookups(settings)]
 
 
 def webhooks(settings: Settings) -> list[Finding]:
@@ -139,6 +140,23 @@ def sources(settings: Settings) -> list[Finding]:
                                                  f"(check {location})"))
         finally:
             source.close()
+    return findings
+
+
+def lookups(settings: Settings) -> list[Finding]:
+    """Each enabled look-up (optional: none is fine): its URL's TLS certificate, never a look-up."""
+    findings = []
+    for name in settings.lookups:
+        url = getattr(settings.of(name), spec(name, "lookup").url_setting)
+        variable = spec(name, "lookup").location
+        error = tls.handshake(url, settings.trust, timeout=min(10.0, settings.http_timeout))
+        line = tls.failure(error, url, variable, settings.trust) if error else None
+        if line is not None:
+            findings.append(Finding(False, name, line))
+            continue
+        unreachable = f"; no TLS handshake: {type(error).__name__}: {redact(error)}" if error else ""
+        findings.append(Finding(True, name, f"enabled, {redact(url)} (no look-up made: a refused key shows up as a "
+                                            f"PAUSED line in the service log{unreachable})", warn=error is not None))
     return findings
 
 

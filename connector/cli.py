@@ -148,7 +148,7 @@ def poll(source: SourceOpt = None) -> None:
     try:
         reports = pipeline.poll([source] if source else None)
         intake = pipeline.intake.run_due() if pipeline.intake is not None and source in (None, "sopost") else None
-        delivered = pipeline.deliver()
+        delivered, looked = pipeline.deliver_with_lookups()
     finally:
         pipeline.close()
     for r in reports:
@@ -161,8 +161,17 @@ def poll(source: SourceOpt = None) -> None:
         out.print(f"{name} {store}: not polled, another instance ({holder}) holds its poll; this run only delivered",
                   markup=False)
     _print_pass(delivered)
-    if any(r.error for r in reports) or delivered.paused or (intake is not None and intake.stopped):
+    _print_lookups(looked)
+    if any(r.error for r in reports) or delivered.paused or looked.paused or (intake is not None and intake.stopped):
         raise typer.Exit(1)
+
+
+def _print_lookups(report: Any) -> None:
+    """"voyado: 2 member, 1 not_member" and, when paused, the one loud line naming the variable."""
+    if report.outcomes:
+        out.print("voyado look-ups: " + ", ".join(f"{n} {o}" for o, n in sorted(report.outcomes.items())), markup=False)
+    if report.paused:
+        err.print(f"PAUSED voyado look-ups: {report.paused}; orders are sent without the membership", markup=False)
 
 
 def _problems(report: Any) -> str:
@@ -225,7 +234,8 @@ def backfill(
         with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[at]}"),
                       TimeElapsedColumn(), TimeRemainingColumn(), console=err, transient=False) as progress:
             tasks = {src.name: progress.add_task(f"{src.name} orders", total=None, at="") for src in chosen}
-            deliver = not dry_run and bool(pipeline.destinations)
+            # with look-ups on, the deliveries follow the reading, beside the look-ups they wait for
+            deliver = not dry_run and bool(pipeline.destinations) and pipeline.looker is None
             deliveries = progress.add_task("delivering", total=None, at="") if deliver else None
 
             def advance(src: Any, seen: int, newest: datetime | None) -> None:
@@ -253,12 +263,43 @@ def backfill(
                           + (f" — stopped: {report.error} (run again to resume)" if report.error else ""), markup=False)
             if deliveries is not None:
                 progress.update(deliveries, total=progress.tasks[deliveries].completed)
+            looked = None
+            if not dry_run and pipeline.looker is not None:  # what waited for the look-ups, delivered beside them
+                lookups = _expect_lookups(pipeline, progress)
+                if pipeline.destinations:
+                    deliveries = progress.add_task("delivering", total=_due_count(pipeline, targets), at="")
+                result, looked = pipeline.deliver_with_lookups(
+                    on_answer=lambda _o: progress.advance(lookups),
+                    on_outcome=lambda _d, _s: progress.advance(deliveries) if deliveries is not None else None)
         if result is not None:
             _print_pass(result)
+        if looked is not None:
+            _print_lookups(looked)
         if any(report.error for report in reports):
             raise typer.Exit(1)
     finally:
         pipeline.close()
+
+
+def _expect_lookups(pipeline: Any, progress: Any) -> Any:
+    """The look-ups' progress bar, and their expected duration under VOYADO_RATE (printed once)."""
+    from connector.formats import duration
+    from connector.lookups import store, voyado
+
+    settings = pipeline.settings.voyado
+    count = store.due(pipeline.ledger, voyado.SPEC.name)
+    progress.console.print(
+        f"voyado: {count} look-ups to make, about {duration(settings.seconds_for(count))} at VOYADO_RATE="
+        f"{settings.rate:g}/s with a burst of {settings.burst} (the bucket alone, {voyado.BUCKET_SIZE} refilled "
+        f"{voyado.BUCKET_REFILL:g}/s, allows no less than {duration(max(0, count - voyado.BUCKET_SIZE) / voyado.BUCKET_REFILL)})"
+        f"; deliveries that carry the membership wait for it {duration(settings.wait)} at most (VOYADO_WAIT)",
+        markup=False)
+    return progress.add_task("looking up", total=count, at="")
+
+
+def _due_count(pipeline: Any, destinations: list[str]) -> int:
+    counts = pipeline.ledger.counts()
+    return sum(counts.get(d, {}).get(state, 0) for d in destinations for state in ("pending", "retrying"))
 
 
 @app.command()
@@ -329,6 +370,8 @@ def preview(
     source: Annotated[str, typer.Option("--source", help=SOURCE_NAMES)],
     destination: Annotated[str, typer.Option("--destination", help=DESTINATION_NAMES)],
     any_status: Annotated[bool, typer.Option("--any-status", help="also for a status poll would not send")] = False,
+    loyalty: Annotated[str | None, typer.Option("--loyalty", help="a Voyado contact-details answer (JSON file) "
+                                                "to show the payload with the customer's membership")] = None,
 ) -> None:
     """Print the payload that would be sent for one platform order (no network)."""
     from connector.preview import render_payload
@@ -343,7 +386,17 @@ def preview(
         raw = json.loads(text)
     except ValueError as exc:
         raise BadInput(f"{file}: not JSON ({exc})") from None
-    payload = render_payload(raw, source, destination, config.load(), any_status=any_status)
+    membership = None
+    if loyalty is not None:
+        from connector.lookups.voyado import answer_file
+
+        try:
+            membership = answer_file(json.loads(Path(loyalty).read_text(encoding="utf-8")))
+        except OSError as exc:
+            raise BadInput(f"--loyalty {loyalty}: {exc.strerror}") from None
+        except ValueError as exc:
+            raise BadInput(f"--loyalty {loyalty}: {exc}") from None
+    payload = render_payload(raw, source, destination, config.load(), any_status=any_status, loyalty=membership)
     sys.stdout.write(wire.dumps(payload, indent=2) + "\n")
 
 

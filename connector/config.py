@@ -59,6 +59,11 @@ class Settings:
     def destinations(self) -> list[str]:
         return [name for name in registry.names("destination") if name in self.adapters]
 
+    @property
+    def lookups(self) -> list[str]:
+        """The customer look-ups that are on (Voyado, when VOYADO_API_KEY is set)."""
+        return [name for name in registry.names("lookup") if name in self.adapters]
+
     def of(self, name: str) -> Any | None:
         """The settings of the adapter called `name`; None when it is off."""
         return self.adapters.get(name)

@@ -118,8 +118,9 @@ class Deliverer:
     def __init__(self, ledger: Ledger, destinations: Mapping[str, Destination], *, retry_base: float = 30.0,
                  retry_cap: float = 3600.0, max_attempts: int = 8, retry_for: float = 3 * 86400.0,
                  concurrency: Callable[[str], int] | int = 4, timeout: float = 30.0, quick_wait: float = 0.25,
-                 stop_grace: float | None = None) -> None:
+                 stop_grace: float | None = None, lookup_wait: float | None = None) -> None:
         self.ledger = ledger
+        self.lookup_wait = lookup_wait  # VOYADO_WAIT when a look-up is on: what a loyalty-carrying delivery waits
         self.destinations = dict(destinations)
         self.retry_base, self.retry_cap, self.max_attempts = retry_base, retry_cap, max_attempts
         self.retry_for = retry_for
@@ -207,13 +208,15 @@ class Deliverer:
         # the longest a claimed row can wait for its answer: every quick try timing out, plus a margin
         lease = QUICK_TRIES * (self.timeout + QUICK_RETRY_AFTER_MAX) + 60
         in_flight: set[Future[str]] = set()
+        wait_for = self.lookup_wait if self.destinations[name].uses_loyalty else None
         pool = self._pool(name, workers)
         try:
             while True:
                 if (not self.is_paused(name) and not (stop and stop.is_set()) and len(in_flight) < workers
                         and not self._unrecorded[name]):  # while an answer waits for the ledger, claim nothing
                     # keep every worker busy: claim only what can start now, so no row waits in `sending`
-                    claims = self.writer.run(partial(self.ledger.claim, name, workers - len(in_flight), lease=lease))
+                    claims = self.writer.run(partial(self.ledger.claim, name, workers - len(in_flight), lease=lease,
+                                                     lookup_wait=wait_for))
                     in_flight.update(pool.submit(self.deliver, name, claim, stop) for claim in claims)
                     if claims and len(in_flight) < workers:
                         continue

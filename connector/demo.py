@@ -24,6 +24,7 @@ from connector.sandbox import (
     OrderProtectionSandbox,
     SonarIDSandbox,
     SophioSandbox,
+    VoyadoSandbox,
     WooCommerceSandbox,
     sample_bigcommerce_orders,
     sample_woocommerce_orders,
@@ -42,6 +43,7 @@ from connector.sandbox.demo import (
     orderprotection_env,
     sandbox_env,
     sophio_env,
+    voyado_env,
 )
 
 
@@ -50,11 +52,14 @@ def run_demo(out: Console, *, orders: int = 36) -> None:
             WooCommerceSandbox(WC_KEY, WC_SECRET) as wc, BigCommerceSandbox(BC_HASH, BC_TOKEN) as bc, \
             SonarIDSandbox(SONARID_KEY) as sonarid, \
             OrderProtectionSandbox(ORDERPROTECTION_TOKEN) as orderprotection, \
-            SophioSandbox(SOPHIO_KEY, SOPHIO_SECRET) as sophio:
+            SophioSandbox(SOPHIO_KEY, SOPHIO_SECRET) as sophio, VoyadoSandbox() as voyado:
         for order in sample_woocommerce_orders(orders, include_malformed=True):
             wc.add_order(order)
         for order in sample_bigcommerce_orders(orders):
             bc.add_order(order)
+        emails = sorted({str(o["billing"].get("email") or "").strip().lower() for o in wc.orders.values()} - {""})
+        for email in emails[::3]:  # a third of the WooCommerce customers are Voyado members
+            voyado.add_member(email, level="gold")
         unpaid = [o["id"] for o in wc.orders.values() if o["status"] == "pending"]
         incomplete = [o["id"] for o in bc.orders.values() if o["status_id"] == 0]
         out.print(f"[bold]Sandbox[/]: WooCommerce store {wc.url} with {len(wc.orders)} orders "
@@ -62,7 +67,8 @@ def run_demo(out: Console, *, orders: int = 36) -> None:
                   f"BigCommerce store {bc.api_url}/stores/{bc.store_hash} with {len(bc.orders)} orders "
                   f"({sum(o['status_id'] in BigCommerceSettings.status_ids for o in bc.orders.values())} paid, "
                   f"{len(incomplete)} Incomplete; quota {bc.quota.quota} requests per {bc.quota.window_ms // 1000} s), "
-                  f"sonarID at {sonarid.url}, OrderProtection at {orderprotection.url}, Sophio at {sophio.url}")
+                  f"sonarID at {sonarid.url}, OrderProtection at {orderprotection.url}, Sophio at {sophio.url}, Voyado at "
+                  f"{voyado.url} ({len(voyado.members)} members; its leaky bucket of {voyado.bucket.size} enforced)")
         sonarid.faults.add("status", status=500)
         sonarid.faults.add("429", retry_after=1)
         orderprotection.faults.add("status", status=503)
@@ -72,7 +78,7 @@ def run_demo(out: Console, *, orders: int = 36) -> None:
         logging.getLogger("connector.sources").setLevel(logging.ERROR)  # the malformed order is reported below
 
         env = sandbox_env(wc, sonarid, Path(tmp) / "connector.db", bc) | orderprotection_env(orderprotection) \
-            | sophio_env(sophio)
+            | sophio_env(sophio) | voyado_env(voyado)
         app = App(config.load(env))
         try:
             since = datetime.now(UTC) - timedelta(days=7)
@@ -80,7 +86,7 @@ def run_demo(out: Console, *, orders: int = 36) -> None:
                 report = backfill(app.ledger, source, list(app.destinations), since=since, until=None)
                 out.print(f"[bold]1. Backfill of the last 7 days ({name})[/]: {report.seen} orders read, "
                           f"{report.enqueued} deliveries queued, {report.rejected} malformed")
-            out.print(f"   sent: {_sent(app.deliver())}")
+            out.print(f"   sent: {_sent(app.deliver_with_lookups()[0])}")
             _step(out, app, "2. First poll (the backfilled orders are not sent again)")
             if unpaid:
                 wc.update_order(unpaid[0], status="processing")
@@ -97,6 +103,7 @@ def run_demo(out: Console, *, orders: int = 36) -> None:
             _step(out, app, "3. Second poll")
             _step(out, app, "4. Third poll (nothing new: nothing is sent again)")
             _summary(out, app, {"sonarid": sonarid, "orderprotection": orderprotection, "sophio": sophio})
+            _loyalty(out, app, voyado, orderprotection)
             stored = app.ledger.order("bigcommerce", bc.store_hash, str(big["id"]))
             lines = len(json.loads(stored.data)["items"]) if stored else 0
             out.print(f"\nBigCommerce order #{big['id']}: {lines} of {len(big['products'])} line items in the ledger; "
@@ -108,9 +115,24 @@ def run_demo(out: Console, *, orders: int = 36) -> None:
             app.close()
 
 
+def _loyalty(out: Console, app: App, voyado: VoyadoSandbox, orderprotection: OrderProtectionSandbox) -> None:
+    """The look-ups' answers, and a member's order as OrderProtection received it."""
+    from connector.lookups import store
+
+    found = store.report(app.ledger, "voyado")
+    answered = ", ".join(f"{n} {o}" for o, n in sorted(found["outcomes"].items()))
+    out.print(f"\n[bold]voyado[/]: {found['done']} customers looked up ({answered}) in {len(voyado.requests)} requests, "
+              f"{voyado.refused} answered 429; bucket's peak level {voyado.bucket.peak:.0f} of {voyado.bucket.size}.")
+    tagged = [body for body in orderprotection.submissions if "voyado-member" in str(body.get("tags", ""))]
+    if tagged:
+        body = tagged[0]
+        out.print(f"  A member's order reached OrderProtection: sourceOrderId {body['sourceOrderId']}, "
+                  f"tags {body['tags']!r} ({len(tagged)} members' orders carry the tags).", markup=False)
+
+
 def _step(out: Console, app: App, title: str) -> None:
     reports = app.poll()
-    delivered = app.deliver()
+    delivered = app.deliver_with_lookups()[0]
     read = ", ".join(f"{r.source} {r.seen} orders read, {r.new_orders} new" for r in reports)
     out.print(f"\n[bold]{title}[/]: {read}; {sum(r.enqueued for r in reports)} deliveries queued; "
               f"sent: {_sent(delivered)}")

@@ -15,7 +15,7 @@ import os
 import shutil
 import socket
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -48,7 +48,7 @@ from sqlmodel import Field, Session, SQLModel, col, create_engine, select
 
 from connector import migrations
 from connector.errors import BadInput, DatabaseDown, LedgerUnavailable
-from connector.orders import Order, Rejected
+from connector.orders import Loyalty, Order, Rejected
 from connector.redaction import redact
 
 
@@ -179,6 +179,56 @@ class PollLease(SQLModel, table=True):
     taken_at: datetime | None = _time()  # when that instance took the poll over
     renewed_at: datetime | None = _time()  # when it last started a poll
     expires_at: datetime | None = _time()  # free from then on: a crashed holder's lease runs out; a clean stop ends it
+
+
+class Lookup(SQLModel, table=True):
+    """One customer look-up (connector.lookups): one row per service and normalised key (the e-mail), its answer."""
+
+    __tablename__ = "lookups"
+    __table_args__ = (
+        UniqueConstraint("service", "key", name="uq_lookup"),
+        Index("ix_lookup_due", "service", "state", "next_attempt_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    service: str  # "voyado"
+    key: str  # the normalised e-mail (trimmed, lower-cased)
+    state: str = "due"  # due (to look up, or again) | sending (claimed) | done (answered; reused for a day)
+    outcome: str | None = None  # the last answer's class: member, not_member, multiple_matches, refused, failed
+    answer: str | None = None  # the service's word for it ("ContactNotFound") or our reason (redacted)
+    status_code: int | None = None
+    loyalty: str | None = None  # the kept fields (orders.Loyalty JSON), nothing else of the answer
+    attempts: int = 0
+    next_attempt_at: datetime | None = _time()
+    first_failed_at: datetime | None = _time()
+    lease_until: datetime | None = _time()
+    claimed_by: str | None = None
+    fetched_at: datetime | None = _time()  # when the last answer came
+    created_at: datetime | None = _time()
+    updated_at: datetime | None = _time()
+
+
+class OrderLookup(SQLModel, table=True):
+    """Which look-up an order's customer has: a delivery that carries it waits for it (at most VOYADO_WAIT)."""
+
+    __tablename__ = "order_lookups"
+    __table_args__ = (Index("ix_order_lookup", "lookup_id"),)
+
+    source: str = Field(primary_key=True)
+    store: str = Field(primary_key=True)
+    order_id: str = Field(primary_key=True)
+    lookup_id: int
+    linked_at: datetime | None = _time()
+
+
+class RateLimit(SQLModel, table=True):
+    """A shared rate limiter's state (connector.lookups.limiter): every process and instance on this ledger uses one."""
+
+    __tablename__ = "rate_limits"
+
+    name: str = Field(primary_key=True)  # "voyado"
+    state: str = ""  # the algorithm's numbers (GCRA: the theoretical arrival time, µs since the epoch), JSON
+    updated_at: datetime | None = _time()
 
 
 @dataclass(frozen=True)
@@ -320,6 +370,8 @@ class Ledger:
         self.engine = make_engine(url)
         self._writer = self.engine.execution_options(immediate=True)
         self._write_lock = threading.RLock() if url.startswith("sqlite") else None  # see `_in_turn`
+        #: called for each new or changed readable order inside `enqueue`'s transaction (session, order, now)
+        self.enqueue_hooks: list[Callable[[Session, Order, datetime], None]] = []
         try:
             with self._unavailable_as_one_line():
                 self.revision = migrations.upgrade(self.engine)  # under a lock; a read when already up to date
@@ -445,7 +497,7 @@ class Ledger:
             rows: list[dict[str, Any]] = []  # the delivery rows to insert unless there
             for order in orders:
                 record = known.get(_order_id(order))
-                changed = False
+                changed = hooked = False
                 if isinstance(order, Rejected):
                     if record is None:
                         record = OrderRecord(source=source, store=store, order_id=order.order_id, number=order.number,
@@ -465,13 +517,18 @@ class Ledger:
                     if record is None:
                         record = OrderRecord(source=source, store=store, order_id=order.id, first_seen_at=now)
                         new_orders += 1
+                        hooked = True
                     else:
                         changed = record.content_hash != digest
+                        hooked = changed or bool(record.error)
                     record.number, record.status = order.number, order.status
                     record.content_hash, record.data, record.error = digest, order.model_dump_json(), None
                     record.modified_at, record.updated_at = order.modified_at, now
                     s.add(record)
                 known[record.order_id] = record
+                if isinstance(order, Order) and hooked:
+                    for hook in self.enqueue_hooks:  # in this transaction: e.g. the order's look-up (connector.lookups)
+                        hook(s, order, now)
                 for destination in () if isinstance(order, Rejected) and order.transient else destinations:
                     rows.append(_delivery_values(source, store, _order_id(order), destination, order, now))
                 if changed:
@@ -607,41 +664,56 @@ class Ledger:
 
     # -- delivering ------------------------------------------------------------------------
 
-    def claim(self, destination: str, limit: int, *, lease: float, now: datetime | None = None) -> list[Claim]:
+    def claim(self, destination: str, limit: int, *, lease: float, now: datetime | None = None,
+              lookup_wait: float | None = None) -> list[Claim]:
         """Take up to `limit` due rows for `destination` into `sending`, oldest first (never tried, then by due time).
 
         Four index walks (`ix_delivery_claim`: each state, never tried / due by now), each reading at most
         `limit` rows in the index's order: the same cost with 100 rows queued or 100,000. The snapshots are
-        read for the rows taken only, after the limit."""
+        read for the rows taken only, after the limit.
+
+        `lookup_wait` (a destination that carries the loyalty look-up): a row whose order's look-up is not done
+        yet is not due until `lookup_wait` seconds after it was queued; the others are claimed meanwhile (the
+        walks then pass over the rows still waiting: a cost that grows with the look-ups' lag, not the backlog)."""
         now = now or utcnow()
         with self.write() as s:
-            return self._claim(s.connection(), destination, limit, lease, now)
+            return self._claim(s.connection(), destination, limit, lease, now, lookup_wait)
 
-    def _claim(self, connection: Any, destination: str, limit: int, lease: float, now: datetime) -> list[Claim]:
+    def _claim(self, connection: Any, destination: str, limit: int, lease: float, now: datetime,
+               lookup_wait: float | None = None) -> list[Claim]:
         if limit <= 0:
             return []
-        params = {"c_destination": destination, "c_now": now, "c_limit": limit}
+        params: dict[str, Any] = {"c_destination": destination, "c_now": now, "c_limit": limit}
+        walks, union = _WALKS, _DUE_UNION
+        if lookup_wait is not None:
+            walks, union = _WAITING_WALKS, _WAITING_UNION
+            params["c_waited"] = now - timedelta(seconds=lookup_wait)
         if connection.dialect.name == "sqlite":  # one round trip: UNION ALL of the walks, each still its own LIMIT
-            found = connection.execute(_DUE_UNION, params).all()
+            found = connection.execute(union, params).all()
         else:  # FOR UPDATE SKIP LOCKED cannot be used with UNION on PostgreSQL
-            found = [row for walk in _WALKS for row in connection.execute(walk, params).all()]
+            found = [row for walk in walks for row in connection.execute(walk, params).all()]
         due = sorted(set(found), key=lambda row: (row[1] is not None, row[1] or now, row[0]))[:limit]
         if not due:
             return []
         by_id = {row[0]: row for row in connection.execute(_SNAPSHOTS, {"c_ids": [row[0] for row in due]}).all()}
+        loyalty = _loyalty(connection, [row[6:9] for row in by_id.values()])
         claims: list[Claim] = []
         taken: list[int] = []
         for delivery_id, *_ in due:
             row = by_id.get(delivery_id)
             if row is None:  # no snapshot: cannot happen through `enqueue`
                 continue
-            _, attempts, first_failed_at, data, error, content_hash = row
+            _, attempts, first_failed_at, data, error, content_hash, *key = row
             if error is not None and not content_hash:
                 connection.execute(update(_DELIVERIES).where(_DELIVERIES.c.id == delivery_id).values(
                     state=State.DEAD, reason=f"{MALFORMED}: {error}"))
                 continue
             taken.append(delivery_id)
-            claims.append(Claim(delivery_id, Order.model_validate_json(data), attempts + 1, first_failed_at))
+            order = Order.model_validate_json(data)
+            found = loyalty.get(tuple(key))
+            if found is not None:
+                order = order.model_copy(update={"loyalty": Loyalty.model_validate_json(found)})
+            claims.append(Claim(delivery_id, order, attempts + 1, first_failed_at))
         if taken:
             connection.execute(_TAKE, {"c_ids": taken, "c_now": now, "c_lease": now + timedelta(seconds=lease),
                                        "c_by": process_token()})
@@ -807,6 +879,16 @@ class Ledger:
         with self.read() as s:
             return list(s.exec(select(Cursor).order_by(col(Cursor.source), col(Cursor.store), col(Cursor.name))).all())
 
+    def held_for_lookups(self, destinations: Sequence[str], wait: float, now: datetime | None = None) -> int:
+        """Due deliveries to `destinations` that `claim(lookup_wait=wait)` holds back for their order's look-up."""
+        if not destinations:
+            return 0
+        now = now or utcnow()
+        with self.read() as s:
+            return int(s.exec(select(func.count()).select_from(Delivery).where(
+                col(Delivery.destination).in_(list(destinations)), col(Delivery.state).in_(DUE_STATES),
+                _waiting_for_lookup(), col(Delivery.created_at) > now - timedelta(seconds=wait))).one())
+
     def next_due(self, destination: str) -> datetime | None:
         with self.read() as s:
             return s.exec(select(func.min(Delivery.next_attempt_at)).where(
@@ -828,11 +910,12 @@ _ORDERS: Any = OrderRecord.__table__  # type: ignore[attr-defined]
 _ATTEMPTS: Any = Attempt.__table__  # type: ignore[attr-defined]
 
 
-def _walks() -> list[Any]:
+def _walks(waiting: bool = False) -> list[Any]:
     """The claim's index walks: per due state, the never-tried rows, then the due ones, both in the index's
     order (PostgreSQL sorts by `id` alone after an IS NULL; by both columns it walks the index). FOR UPDATE
     SKIP LOCKED on PostgreSQL (a row another instance is taking is passed over); SQLite's BEGIN IMMEDIATE
-    serialises claims anyway. Built once, bound per claim (c_destination, c_now, c_limit)."""
+    serialises claims anyway. Built once, bound per claim (c_destination, c_now, c_limit). `waiting`: rows whose
+    order's look-up is not done are passed over until they were queued before c_waited (VOYADO_WAIT)."""
     d = _DELIVERIES
     destination = bindparam("c_destination", type_=String())
     now = bindparam("c_now", type_=UTCDateTime())
@@ -840,6 +923,9 @@ def _walks() -> list[Any]:
     statements = []
     for state in DUE_STATES:
         base = core_select(d.c.id, d.c.next_attempt_at).where(d.c.destination == destination, d.c.state == str(state))
+        if waiting:
+            base = base.where(or_(~_waiting_for_lookup(), d.c.created_at.is_(None),
+                                  d.c.created_at <= bindparam("c_waited", type_=UTCDateTime())))
         statements.append(base.where(d.c.next_attempt_at.is_(None)))
         statements.append(base.where(d.c.next_attempt_at <= now))
     return [statement.order_by(d.c.next_attempt_at, d.c.id).limit(limit).with_for_update(skip_locked=True)
@@ -852,11 +938,42 @@ def _due_union(walks: list[Any]) -> Any:
     return union_all(*(core_select(q.c.id, q.c.next_attempt_at) for q in subqueries))
 
 
+LOOKUP_DONE = "done"
+_LOOKUPS: Any = Lookup.__table__  # type: ignore[attr-defined]
+_ORDER_LOOKUPS: Any = OrderLookup.__table__  # type: ignore[attr-defined]
+
+
+def _waiting_for_lookup() -> Any:
+    """EXISTS: the delivery's order has a look-up that is not done (correlated with `deliveries`)."""
+    d, ol, lk = _DELIVERIES, _ORDER_LOOKUPS, _LOOKUPS
+    return (core_select(ol.c.lookup_id).join(lk, lk.c.id == ol.c.lookup_id)
+            .where(ol.c.source == d.c.source, ol.c.store == d.c.store, ol.c.order_id == d.c.order_id,
+                   lk.c.state != LOOKUP_DONE)
+            .exists())
+
+
+def _loyalty(connection: Any, keys: Sequence[Sequence[str]]) -> dict[tuple[str, ...], str]:
+    """(source, store, order id) → the Loyalty JSON its look-up holds, for these orders (one query)."""
+    wanted = {tuple(key) for key in keys}
+    if not wanted:
+        return {}
+    ol, lk = _ORDER_LOOKUPS, _LOOKUPS
+    rows = connection.execute(core_select(ol.c.source, ol.c.store, ol.c.order_id, lk.c.loyalty)
+                              .join(lk, lk.c.id == ol.c.lookup_id)
+                              .where(ol.c.order_id.in_(sorted({key[2] for key in wanted})),
+                                     lk.c.loyalty.is_not(None))).all()
+    return {(source, store, order_id): data for source, store, order_id, data in rows
+            if (source, store, order_id) in wanted and data}
+
+
 _WALKS = _walks()
 _DUE_UNION = _due_union(_WALKS)
+_WAITING_WALKS = _walks(waiting=True)
+_WAITING_UNION = _due_union(_WAITING_WALKS)
 #: the claimed rows' snapshots, read after the limit (c_ids)
 _SNAPSHOTS = (core_select(_DELIVERIES.c.id, _DELIVERIES.c.attempts, _DELIVERIES.c.first_failed_at, _ORDERS.c.data,
                           _ORDERS.c.error, _ORDERS.c.content_hash)
+              .add_columns(_ORDERS.c.source, _ORDERS.c.store, _ORDERS.c.order_id)
               .select_from(_DELIVERIES.join(_ORDERS, and_(_ORDERS.c.source == _DELIVERIES.c.source,
                                                           _ORDERS.c.store == _DELIVERIES.c.store,
                                                           _ORDERS.c.order_id == _DELIVERIES.c.order_id)))

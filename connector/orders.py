@@ -163,6 +163,33 @@ class Answer(_Model):
     question_id: str
     question: str = ""
     answers: tuple[Option, ...] = ()  # name = the answer's id, value = its text
+LoyaltyOutcome = Literal["member", "not_member", "multiple_matches", "refused", "failed"]
+
+
+class Loyalty(_Model):
+    """What the loyalty look-up (connector.lookups.voyado) said about the order's customer: these fields only.
+
+    `member`: a contact (its id, member number, level, bonus points, whether registration is complete);
+    `not_member`: no contact for the e-mail; `multiple_matches`: several, none guessed; `refused`: the look-up
+    was refused for this e-mail (400/422); `failed`: transient failures until the retry horizon."""
+
+    outcome: LoyaltyOutcome
+    contact_id: str = ""
+    member_number: str = ""
+    level: str = ""
+    bonus_points: Money | None = None
+    registration_complete: bool | None = None
+
+    @property
+    def is_member(self) -> bool:
+        return self.outcome == "member"
+
+    def tags(self) -> tuple[str, ...]:
+        """("voyado-member", "voyado-level-gold") for a member; () otherwise (nothing is said of a non-member)."""
+        if not self.is_member:
+            return ()
+        slug = "-".join("".join(c if c.isalnum() else " " for c in self.level.lower()).split())
+        return ("voyado-member", *((f"voyado-level-{slug}",) if slug else ()))
 
 
 class Order(_Model):
@@ -198,6 +225,8 @@ class Order(_Model):
     tags: tuple[str, ...] = ()
     consents: tuple[Consent, ...] = ()  # marketing consents (SoPost); none for the stores
     answers: tuple[Answer, ...] = ()  # custom questions answered with the order (SoPost)
+    #: the customer's loyalty membership, attached when a delivery is claimed (never part of the snapshot or its hash)
+    loyalty: Loyalty | None = Field(default=None, exclude=True)
 
     @property
     def ref(self) -> str:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from connector.adapters import Spec
 from connector.destinations import orderprotection, sonarid, sophio
+from connector.lookups import voyado
 from connector.sources import bigcommerce, sopost, woocommerce
 
 REGISTRY: tuple[Spec, ...] = (
@@ -17,10 +18,12 @@ REGISTRY: tuple[Spec, ...] = (
     sonarid.SPEC,
     orderprotection.SPEC,
     sophio.SPEC,
+    voyado.SPEC,
 )
 
 SOURCES = tuple(spec.name for spec in REGISTRY if spec.kind == "source")  # for the command line's choices
 DESTINATIONS = tuple(spec.name for spec in REGISTRY if spec.kind == "destination")
+LOOKUPS = tuple(spec.name for spec in REGISTRY if spec.kind == "lookup")
 
 
 def spec(name: str, kind: str | None = None) -> Spec:

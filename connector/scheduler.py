@@ -7,6 +7,8 @@ Jobs (one in-memory job store: the cursors and the queue live in the ledger, not
   `next_attempt_at` has come), which keeps claiming until nothing is due;
 - `sopost`, while SoPost is on, every `INTAKE_TICK` seconds and at once when the listener stores an event:
   the intake (connector.sopost_intake) reads the orders of new events; what it enqueues wakes `deliver`;
+- `lookup`, every few seconds while Voyado is on: one look-up pass over the due look-ups, each request
+  through the instance's one limiter (connector.lookups.worker);
 - `watchdog`, while systemd set WATCHDOG_USEC: `WATCHDOG=1` at half that interval. It runs as a
   scheduler job on its own one-thread executor, so the pings prove that the scheduler still
   dispatches jobs; if it hangs or dies, systemd kills and restarts the service.
@@ -66,7 +68,7 @@ WAIT_STEP = 0.2  # how often the main thread looks for a signal
 
 WATCHDOG_EXECUTOR = "watchdog"
 INTAKE_TICK = 2.0  # seconds between SoPost intake passes (each new event also wakes it at once)
-WOKEN_JOBS = ("deliver", "sopost")  # jobs woken early, whose overlapping ticks are expected
+WOKEN_JOBS = ("deliver", "sopost", "lookup")  # jobs woken early, whose overlapping ticks are expected
 
 
 class _ExpectedSkips(logging.Filter):
@@ -113,7 +115,8 @@ class Service:
     def _scheduler(self) -> BackgroundScheduler:
         scheduler = BackgroundScheduler(
             executors={
-                "default": ThreadPoolExecutor(max_workers=len(self.app.sources) + 1 + (self.app.intake is not None)),
+                "default": ThreadPoolExecutor(max_workers=len(self.app.sources) + 1 + (self.app.intake is not None)
+                                              + (self.app.looker is not None)),
                 WATCHDOG_EXECUTOR: ThreadPoolExecutor(max_workers=1),
             },
             job_defaults={
@@ -132,6 +135,9 @@ class Service:
         if self.app.intake is not None:
             scheduler.add_job(self._intake, IntervalTrigger(seconds=min(INTAKE_TICK, self.interval)), id="sopost",
                               name="sopost intake", next_run_time=now)
+        if self.app.looker is not None:  # Voyado: the due look-ups, under the instance's one limiter
+            scheduler.add_job(self._look_up, IntervalTrigger(seconds=self.delivery_tick), id="lookup", name="lookup",
+                              next_run_time=now)
         if self.notifier.enabled and self.notifier.watchdog_interval:
             scheduler.add_job(self._watchdog, IntervalTrigger(seconds=self.notifier.watchdog_interval), id="watchdog",
                               name="systemd watchdog", executor=WATCHDOG_EXECUTOR, next_run_time=now,
@@ -291,6 +297,16 @@ class Service:
                      polled=lambda: [(name, source.store) for name, source in self.app.sources.items()])
         host, port = self.app.settings.listen
         return Listener(web, host, port)
+
+    def _look_up(self) -> None:
+        if self.stop.is_set():
+            return
+        try:
+            self.app.look_up(stop=self.stop)
+        except LedgerUnavailable as exc:
+            log.error("look-up pass stopped: %s; the next pass tries again", exc)
+        except Exception:
+            log.exception("look-up pass failed unexpectedly; the next pass tries again")
 
     def _watchdog(self) -> None:
         self.notifier.watchdog()

@@ -17,7 +17,21 @@ from connector.redaction import redact
 
 def collect(ledger: Ledger, order_id: str, source: str | None = None) -> list[dict[str, Any]]:
     """Every ledger order with this platform id or number (one per source and store), as plain data."""
-    return [_order(record, deliveries) for record, deliveries in ledger.story(order_id, source)]
+    return [_order(record, deliveries) | {"loyalty": _loyalty(ledger, record)}
+            for record, deliveries in ledger.story(order_id, source)]
+
+
+def _loyalty(ledger: Ledger, record: OrderRecord) -> dict[str, Any] | None:
+    """The order's customer look-up: its state, the answer and the kept fields; None when it has none."""
+    from connector.lookups import store
+
+    row = store.for_order(ledger, record.source, record.store, record.order_id)
+    if row is None:
+        return None
+    return {"service": row.service, "state": row.state, "outcome": row.outcome, "answer": row.answer,
+            "status_code": row.status_code, "fetched_at": _iso(row.fetched_at), "attempts": row.attempts,
+            "next_attempt_at": _iso(row.next_attempt_at) if row.state != "done" else None,
+            "membership": json.loads(row.loyalty) if row.loyalty else None}
 
 
 def _order(record: OrderRecord, deliveries: list[tuple[Delivery, list[Attempt]]]) -> dict[str, Any]:
@@ -66,6 +80,25 @@ def _priced(source: str) -> bool:
         return spec(source, "source").priced
     except KeyError:
         return True
+def _membership(lookup: dict[str, Any]) -> str:
+    """"Voyado member 38666, level gold, 120 bonus points, registration complete (answer 200 contact at …)"."""
+    m = lookup["membership"] or {}
+    answer = f"{lookup['status_code'] or '-'} {lookup['answer'] or ''}".strip()
+    said = f"answer {answer}" + (f" at {lookup['fetched_at']}" if lookup["fetched_at"] else "")
+    if lookup["state"] != "done":
+        pending = f"{lookup['service']} look-up {'in flight' if lookup['state'] == 'sending' else 'due'}"
+        pending += f" (attempt {lookup['attempts']}, next {lookup['next_attempt_at']})" if lookup["attempts"] else ""
+        return pending + (f"; last {said}" if lookup["answer"] else "") + (
+            f"; until then the last answer: {m.get('outcome')}" if m else "")
+    if m.get("outcome") == "member":
+        facts = [f"member {m.get('member_number') or '(no number)'}", f"level {m.get('level') or '-'}",
+                 f"{m.get('bonus_points') if m.get('bonus_points') is not None else '-'} bonus points",
+                 "registration complete" if m.get("registration_complete") else "registration not complete",
+                 f"contact {m.get('contact_id') or '-'}"]
+        return f"{lookup['service']} " + ", ".join(facts) + f" ({said})"
+    words = {"not_member": "not a member", "multiple_matches": "several contacts match the e-mail (none guessed)",
+             "refused": "look-up refused for this e-mail (not retried)", "failed": "look-up failed (gave up)"}
+    return f"{lookup['service']} {words.get(m.get('outcome') or '', lookup['outcome'] or '?')} ({said})"
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -92,6 +125,8 @@ def render(orders: list[dict[str, Any]], console: Console) -> None:
                 console.print(f"  answered {answer}", markup=False)
         if order["error"]:
             console.print(f"  could not be read: {order['error']}", markup=False)
+        if order.get("loyalty"):
+            console.print(f"  loyalty: {_membership(order['loyalty'])}", markup=False)
         if not order["deliveries"]:
             console.print("  no deliveries (no destination was enabled when it was read)", markup=False)
         for d in order["deliveries"]:

@@ -57,9 +57,27 @@ def collect(settings: Settings) -> dict[str, Any]:
                 "sources_enabled": settings.sources, "destinations": destinations, "cursors": cursors,
                 "polls": polls,  # which instance polls which store (several instances on one ledger)
                 "orders_not_read": problems,
-                "inbox": inbox_view.report(ledger)}  # webhook events (SoPost) by state
+                "inbox": inbox_view.report(ledger),  # webhook events (SoPost) by state
+                "lookups": _lookups(settings, ledger, now)}
     finally:
         ledger.close()
+
+
+def _lookups(settings: Settings, ledger: Ledger, now: datetime) -> list[dict[str, Any]]:
+    """Per look-up service (on, or with rows in the ledger): answers by outcome, and the limiter's backlog."""
+    from connector.lookups import store, voyado
+
+    found = store.report(ledger, voyado.SPEC.name, now)
+    configured = settings.voyado
+    if configured is None and not (found["done"] or found["due"] or found["in_flight"]):
+        return []
+    backlog = found["due"] + found["in_flight"]
+    found.update(service=voyado.SPEC.name, enabled=configured is not None, backlog=backlog,
+                 rate=configured.rate if configured else None, burst=configured.burst if configured else None,
+                 wait=configured.wait if configured else None,
+                 clears_in_seconds=round(configured.seconds_for(found["due_now"] + found["in_flight"]))
+                 if configured else None)
+    return [found]
 
 
 def _backlog(backlog: Backlog | None, now: datetime, retry_for: float) -> dict[str, Any]:
@@ -122,6 +140,17 @@ def render(report: dict[str, Any], console: Console) -> None:
         if len(problems["latest"]) > SHOWN:
             console.print(f"  and {len(problems['latest']) - SHOWN} more in `status --json`", markup=False)
     inbox_view.render(report.get("inbox", {}), console)
+    if report.get("lookups"):
+        console.print("Look-ups", style="bold", markup=False)
+    for lookup in report.get("lookups", []):
+        answered = ", ".join(f"{n} {o}" for o, n in sorted(lookup["outcomes"].items())) or "none answered yet"
+        console.print(f"{lookup['service']}{'' if lookup['enabled'] else ' (off)'}: {answered}", markup=False)
+        line = (f"  limiter backlog {lookup['backlog']}: {lookup['due_now']} due now, {lookup['retrying']} retrying later, "
+                f"{lookup['in_flight']} in flight; {lookup['orders_waiting']} orders waiting for their look-up")
+        if lookup["enabled"]:
+            line += (f"; clears in about {duration(lookup['clears_in_seconds'])} at VOYADO_RATE={lookup['rate']:g}/s "
+                     f"(burst {lookup['burst']}); a delivery waits {duration(lookup['wait'])} at most (VOYADO_WAIT)")
+        console.print(line, markup=False)
     console.print("Sources", style="bold", markup=False)
     if not report["cursors"]:
         console.print("  not polled yet", markup=False)

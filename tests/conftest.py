@@ -25,8 +25,8 @@ def _no_user_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     import os
 
     for key in list(os.environ):
-        if key.startswith(("WOOCOMMERCE_", "BIGCOMMERCE_", "SONARID_", "ORDERPROTECTION_", "SOPHIO_", "CONNECTOR_",
-                           "SOPOST_")):
+        if key.startswith(("WOOCOMMERCE_", "BIGCOMMERCE_", "SONARID_", "ORDERPROTECTION_", "SOPHIO_", "SOPOST_", "VOYADO_",
+                           "CONNECTOR_")):
             monkeypatch.delenv(key, raising=False)
     monkeypatch.setenv("CONNECTOR_ENV_FILE", str(tmp_path / "absent.env"))
 

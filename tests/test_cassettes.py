@@ -50,8 +50,9 @@ OP_TOKEN = "op_canary_cassette_token"
 SOPHIO_KEY, SOPHIO_SECRET = "sophio_canary_cassette_key", "sophio_canary_cassette_secret"
 SOPHIO_AUTHENTICATION = base64.b64encode(f"{SOPHIO_KEY}:{SOPHIO_SECRET}".encode()).decode()
 BC_TOKEN, BC_HASH = "bc_canary_cassette_token", "cassette1"
+VOYADO_KEY = "voyado_canary_cassette_key"
 SECRETS = (WC_KEY, WC_SECRET, SONAR_KEY, OP_TOKEN, SOPHIO_KEY, SOPHIO_SECRET, SOPHIO_AUTHENTICATION,
-           authentication(SOPHIO_KEY, SOPHIO_SECRET), BC_TOKEN)
+           authentication(SOPHIO_KEY, SOPHIO_SECRET), BC_TOKEN, VOYADO_KEY)
 SECRET_HEADERS = ("authorization", "x-api-key", "x-auth-token", "x-auth-client")
 CLOSED = "http://127.0.0.1:9"
 SINCE = datetime(2020, 1, 1, tzinfo=UTC)
@@ -156,6 +157,27 @@ def test_sophio_submission() -> None:
     [request] = cassette.requests
     assert request.path == "/createorder.wws" and dict(request.query) == {"action": "CREATE",
                                                                           "authentication": "REDACTED"}
+
+
+def test_voyado_contact_details() -> None:
+    from connector.lookups.voyado import Voyado, VoyadoSettings
+    from connector.sandbox import VoyadoSandbox
+
+    name = "voyado_contact_details.yaml"
+    server = VoyadoSandbox(VOYADO_KEY).start() if _recording(name) else None
+    if server:
+        server.add_member("vip@example.com", level="Gold", member_number="38666", bonus_points=120)
+    voyado = Voyado(VoyadoSettings(api_key=Secret(VOYADO_KEY), url=server.url if server else CLOSED))
+    try:
+        with recorder.use_cassette(name) as cassette, voyado.client(10) as client:
+            member, stranger = voyado.look_up(client, " VIP@example.com"), voyado.look_up(client, "nobody@example.com")
+    finally:
+        if server:
+            server.stop()
+    assert member.loyalty is not None and (member.loyalty.member_number, member.loyalty.level) == ("38666", "Gold")
+    assert stranger.loyalty is not None and (stranger.status_code, stranger.word) == (404, "ContactNotFound")
+    assert [r.body for r in cassette.requests] == [b'{"email":"vip@example.com"}', b'{"email":"nobody@example.com"}']
+    assert all(r.headers["Authorization"] == "REDACTED" for r in cassette.requests)
 
 
 def bigcommerce_cassette(name: str, *, quota: int | None = None, window_ms: int = 30_000,

@@ -22,6 +22,8 @@ class Skip(Exception):
 
 class Destination(ABC):
     name: ClassVar[str]  # the name its module's SPEC registers (connector.registry)
+    #: it carries the customer's loyalty membership (`Order.loyalty`): its deliveries wait for the look-up (VOYADO_WAIT)
+    uses_loyalty: ClassVar[bool] = False
     trust: tls.Trust = tls.Trust()  # set by `build_destinations` from the settings
 
     def __init__(self, settings: Any) -> None:

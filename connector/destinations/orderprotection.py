@@ -17,6 +17,8 @@ Other fees (gift wrap, handling) stay in `total`.
 
 `customerEmail` is optional in the document, so an e-mail that is not an address by syntax
 (connector.formats.email_error: email-validator, no DNS lookup) is left out and the order still goes;
+`tags` (free-form, "test,this,out" in the document) carries the platform's tags and, for a Voyado member,
+`voyado-member` and `voyado-level-<level>` (connector.lookups.voyado; its deliveries wait VOYADO_WAIT at most).
 the order is not skipped for it. An optional field the order has no value for, the codes among them
 (address.country, address.state), is left out, never sent as "".
 
@@ -127,6 +129,12 @@ def customer_name(order: Order) -> str:
     return (order.billing.name or shipping or customer).strip()
 
 
+def tags(order: Order) -> str:
+    """The platform's tags, then the loyalty membership's ("voyado-member,voyado-level-gold"), comma-separated."""
+    loyalty = order.loyalty.tags() if order.loyalty else ()
+    return ",".join(tag.strip() for tag in (*order.tags, *loyalty) if tag.strip())
+
+
 def compact(fields: dict[str, Any]) -> dict[str, Any]:
     """The fields that have a value (an optional field the order cannot fill is left out, not sent empty)."""
     return {name: value for name, value in fields.items() if value is not None and value != ""}
@@ -134,6 +142,7 @@ def compact(fields: dict[str, Any]) -> dict[str, Any]:
 
 class OrderProtection(Destination):
     name = "orderprotection"
+    uses_loyalty = True  # `tags`, the document's one free-form field
     settings: OrderProtectionSettings
 
     def premium(self, order: Order) -> tuple[Decimal, Decimal]:
@@ -170,7 +179,7 @@ class OrderProtection(Destination):
             "shippingCostTax": order.shipping_tax,
             "orderItems": [self.item(item) for item in order.items],
             "address": self.address(order.shipping_address if order.shipping_address else billing),
-            "tags": ",".join(tag.strip() for tag in order.tags if tag.strip()),
+            "tags": tags(order),
         })
         check(payload, REQUEST, VENDOR)
         return payload

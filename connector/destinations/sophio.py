@@ -37,7 +37,12 @@ What the document leaves open, and what we chose:
 - `residential` is true when the address has no company (the platforms do not record it).
 - Weight `units`: the document shows "pounds" and "ounces"; kilograms and grams are converted to them.
   The order's `weight` is the sum of the lines' weights × quantities (sent only when every line has one).
-- `AdvancedOptions` carries the platform in customField1 and the platform's order id in customField2.
+- `AdvancedOptions` carries the platform in customField1 and the platform's order id in customField2, and the
+  customer's Voyado membership in customField3 ("voyado-member,voyado-level-gold", left out for a non-member).
+  Why customField3: it is Sophio's free-form field (the answer's advancedOptions echoes customField1-3; the
+  request sample shows 1 and 2); customField1 and 2 already carry the platform and order id, which a store may
+  rely on; customerNotes is the customer's own note; internalNotes appears only in the answer; tagIds are
+  Sophio's numeric tag ids, not free text.
 Documented fields the platforms cannot supply, so never sent: shipByDate, warehouseLocation, carrierCode,
 serviceCode, packageCode, confirmation, shipDate, the order's dimensions, tagIds and the other
 AdvancedOptions (warehouseId, source, storeId, containsAlcohol, billTo*). There is no currency field.
@@ -113,6 +118,7 @@ ADVANCED_OPTIONS = {
     "containsAlcohol": Field(Kind.BOOLEAN),
     "customField1": Field(Kind.STRING),
     "customField2": Field(Kind.STRING),
+    "customField3": Field(Kind.STRING),  # in the answer's advancedOptions (null there); our loyalty field
     "billToParty": Field(Kind.STRING),
     "billToAccount": Field(Kind.STRING),
     "billToPostalCode": Field(Kind.STRING),
@@ -211,6 +217,13 @@ def order_weight(order: Order) -> dict[str, Any] | None:
     return {"value": total, "units": unit}
 
 
+def loyalty(order: Order) -> str | None:
+    """customField3: the Voyado membership as OrderProtection's tags say it ("voyado-member,voyado-level-gold");
+    None (left out) for an order whose customer is not a member or was not looked up."""
+    tags = order.loyalty.tags() if order.loyalty else ()
+    return ",".join(tags) or None
+
+
 def status_slug(status: str) -> str:
     """"Awaiting Fulfillment", "awaiting-fulfillment" and "awaiting_fulfillment" are the same status."""
     return "_".join(status.strip().lower().replace("-", " ").replace("_", " ").split())
@@ -223,6 +236,7 @@ def present(fields: dict[str, Any]) -> dict[str, Any]:
 
 class Sophio(Destination):
     name = "sophio"
+    uses_loyalty = True  # AdvancedOptions.customField3
     settings: SophioSettings
 
     def __init__(self, settings: SophioSettings) -> None:
@@ -266,10 +280,11 @@ class Sophio(Destination):
             "paymentMethod": order.payment_method,
             "requestedShippingService": order.shipping_method,
             "weight": order_weight(order),
-            "AdvancedOptions": {
+            "AdvancedOptions": present({
                 "customField1": order.source,
                 "customField2": order.id,
-            },
+                "customField3": loyalty(order),
+            }),
         })
         check(payload, REQUEST, VENDOR)
         return payload

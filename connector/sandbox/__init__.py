@@ -6,6 +6,7 @@
 - `OrderProtectionSandbox`: OrderProtection's ``POST /v1/orders`` (Bearer, required fields, enums, 201).
 - `SophioSandbox`: a Sophio store's ``createorder.wws?action=CREATE`` (query-string authentication, echo).
 - `SoPostSandbox`: SoPost's ``GET /orders/{id}`` and ``POST /webhooks`` (Basic auth), and a sender of its ``OrderEvent``s.
+- `VoyadoSandbox`: Voyado's ``POST /api/v1/contact-details`` with its leaky bucket enforced and every documented answer.
 - `Faults`: failures to inject (error status, 429, slow, dropped connection, HTML instead of JSON).
 - `sample_woocommerce_orders`, `sample_bigcommerce_orders`: deterministic, realistic orders to fill the stores with.
 """
@@ -19,6 +20,7 @@ from connector.sandbox.server import RecordedRequest, Response, SandboxServer
 from connector.sandbox.sonarid import SonarIDSandbox
 from connector.sandbox.sophio import SophioSandbox
 from connector.sandbox.sopost import SoPostSandbox, sample_sopost_order
+from connector.sandbox.voyado import VoyadoSandbox
 from connector.sandbox.woocommerce import WooCommerceSandbox
 
 __all__ = [
@@ -32,6 +34,7 @@ __all__ = [
     "SoPostSandbox",
     "SonarIDSandbox",
     "SophioSandbox",
+    "VoyadoSandbox",
     "WooCommerceSandbox",
     "sample_bigcommerce_orders",
     "sample_sopost_order",

@@ -13,6 +13,7 @@ from connector.sandbox import (
     SonarIDSandbox,
     SophioSandbox,
     SoPostSandbox,
+    VoyadoSandbox,
     WooCommerceSandbox,
 )
 from connector.sandbox.sopost import ORGANISATION
@@ -58,6 +59,9 @@ def sopost_env(server: SoPostSandbox, *, organisation: str = ORGANISATION) -> di
     """The settings that turn SoPost on, pointed at its sandbox."""
     return {"SOPOST_API_URL": server.url, "SOPOST_API_KEY": server.api_key, "SOPOST_API_SECRET": server.api_secret,
             "SOPOST_WEBHOOK_SECRET": SOPOST_WEBHOOK_SECRET, "SOPOST_ORGANISATION_ID": organisation}
+def voyado_env(server: VoyadoSandbox) -> dict[str, str]:
+    """The settings that turn the Voyado look-ups on, pointed at its sandbox."""
+    return {"VOYADO_API_URL": server.url, "VOYADO_API_KEY": server.api_key}
 
 
 def fresh_order(order: dict[str, Any], status: str = "processing") -> dict[str, Any]:

@@ -39,8 +39,8 @@ class Connector:
 
     def environment(self, **overrides: str) -> dict[str, str]:
         base = {k: v for k, v in os.environ.items()
-                if not k.startswith(("WOOCOMMERCE_", "BIGCOMMERCE_", "SONARID_", "ORDERPROTECTION_", "SOPHIO_",
-                                     "SOPOST_", "VOYADO_", "CONNECTOR_", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "SSL_CERT_"))}
+                if not k.startswith(("WOOCOMMERCE_", "BIGCOMMERCE_", "SONARID_", "ORDERPROTECTION_", "SOPHIO_", "SOPOST_", "VOYADO_",
+                                     "CONNECTOR_", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "SSL_CERT_"))}
         return {**base, **self.env, "COLUMNS": "200", **overrides}
 
     def __call__(self, *args: str, stdin: str | None = None, **overrides: str) -> Run:

@@ -20,7 +20,7 @@ def test_there_is_one_line_of_revisions_from_the_baseline() -> None:
     from alembic.script import ScriptDirectory
 
     script = ScriptDirectory.from_config(migrations.config())
-    assert [r.revision for r in script.walk_revisions("base", "heads")][::-1] == ["0001", "0002", "0003", "0004", "0005", "0007"]
+    assert [r.revision for r in script.walk_revisions("base", "heads")][::-1] == ["0001", "0002", "0003", "0004", "0005", "0006", "0007"]
     assert migrations.head() == "0007"
 
 

@@ -5,7 +5,7 @@ two columns (and `next_attempt_at IS NULL`, or a range on it) ordered by what fo
 reads only the rows it takes, whatever the backlog.
 
 Revision ID: 0007
-Revises: 0005
+Revises: 0006
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from __future__ import annotations
 from alembic import op
 
 revision = "0007"
-down_revision = "0005"
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 
