@@ -10,6 +10,8 @@ calling thread's CPU only: the server runs in another thread).
 from __future__ import annotations
 
 import argparse
+import http.client
+import json
 import sys
 import tempfile
 import time
@@ -22,7 +24,7 @@ from connector.ledger import _ATTEMPTS, _RECORD, Ledger, State, utcnow
 from connector.sandbox import SonarIDSandbox
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from claim_cost import orders  # noqa: E402 - the same orders as the claim benchmark
+from claim_cost import orders  # the same orders as the claim benchmark
 
 BATCH = 256  # ledger_writer.MAX_BATCH
 
@@ -85,6 +87,14 @@ def main() -> None:
         for i in range(n):
             client.post(url, json={"id": str(i), "total": "1.00"})
         request = (time.thread_time() - started) / n
+        connection = http.client.HTTPConnection("127.0.0.1", server.port)
+        started = time.thread_time()
+        for i in range(n):
+            connection.request("POST", "/v1/orders", body=json.dumps({"id": str(i), "total": "1.00"}),
+                               headers={"Content-Type": "application/json"})
+            connection.getresponse().read()
+        plain = (time.thread_time() - started) / n
+        connection.close()
 
     print("| part of one delivery | CPU |")
     print("|---|---|")
@@ -93,6 +103,8 @@ def main() -> None:
     print(f"| record, a savepoint per job, {BATCH} jobs per transaction (now) | {savepoints * 1000:.3f} ms |")
     print(f"| record, one executemany per {BATCH} outcomes | {many * 1000:.3f} ms |")
     print(f"| bare httpx POST on 127.0.0.1 (client thread) | {request * 1000:.3f} ms |")
+    print(f"| the same POST with the standard library's http.client (client thread) | {plain * 1000:.3f} ms |")
+    print(f"| sum with the executemany record | {(enqueue + claim + many + request) * 1000:.3f} ms |")
     print(f"| sum with the savepoint record | {(enqueue + claim + savepoints + request) * 1000:.3f} ms |")
 
 
