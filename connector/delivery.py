@@ -375,7 +375,7 @@ class Deliverer:
             retry=tenacity.retry_if_exception_type(LedgerUnavailable), stop=give_up, before_sleep=waiting,
             wait=tenacity.wait_random_exponential(multiplier=0.2, max=RECORD_WAIT_MAX), reraise=True)
         try:
-            recording(self.writer.run, attempt, outcome=(claim.delivery_id, state, outcome))
+            recording(self.writer.run, attempt)
         except LedgerUnavailable:
             log.error("gave up recording the outcome (%s) of order %s for %s while stopping; it stays `sending` "
                       "and is resent at the next start (the destination deduplicates on the order id)",

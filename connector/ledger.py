@@ -656,31 +656,22 @@ class Ledger:
         `failing`: a transient or ambiguous failure; the first one starts the retry horizon's clock.
         Two Core statements (an UPDATE computed in SQL, the attempt's INSERT); no row is loaded.
         """
-        update_row, attempt_row = _outcome_rows(delivery_id, state, now=now or utcnow(), reason=reason,
-                                                status_code=status_code, reference=reference, message=message,
-                                                response=response, next_attempt_at=next_attempt_at, failing=failing,
-                                                ambiguous=ambiguous, uncount=uncount)
-        with self.write() as s:
-            connection = s.connection()
-            if not connection.execute(_RECORD, update_row).rowcount:  # vanished
-                return
-            connection.execute(_RECORD_ATTEMPT, attempt_row)
-
-    def record_many(self, outcomes: Sequence[tuple[int, State, Mapping[str, Any]]], *,
-                    now: datetime | None = None) -> None:
-        """`record(delivery_id, state, **outcome)` for each, as one executemany of each of its two statements.
-
-        All or nothing: raises `NotRecordedOneByOne` (having written nothing) when the database cannot count
-        the rows an executemany updated or a row has vanished; the caller then records them one by one."""
         now = now or utcnow()
-        rows = [_outcome_rows(delivery_id, state, now=now, **outcome) for delivery_id, state, outcome in outcomes]
+        message = redact(message)[:2000] if message else None
+        reason = redact(reason) if reason else None
+        delivered = state == State.DELIVERED
         with self.write() as s:
             connection = s.connection()
-            if not connection.dialect.supports_sane_multi_rowcount:
-                raise NotRecordedOneByOne("the database does not count the rows an executemany updates")
-            if connection.execute(_RECORD, [u for u, _ in rows]).rowcount != len(rows):
-                raise NotRecordedOneByOne("a delivery row has vanished")  # the savepoint undoes the others
-            connection.execute(_RECORD_ATTEMPT, [a for _, a in rows])
+            result = connection.execute(_RECORD, {
+                "b_id": delivery_id, "b_state": str(state), "b_reason": reason, "b_status": status_code,
+                "b_reference": reference or None, "b_message": message,
+                "b_response": redact(response)[:2000] if response is not None else None,
+                "b_next": next_attempt_at, "b_now": now, "b_ambiguous": ambiguous, "b_uncount": int(uncount),
+                "b_failing": int(failing and not delivered), "b_delivered": int(delivered)})
+            if not result.rowcount:  # vanished
+                return
+            connection.execute(insert(_ATTEMPTS).values(delivery_id=delivery_id, at=now, state=str(state),
+                                                        status_code=status_code, message=message or reason))
 
     def recover(self, now: datetime | None = None) -> int:
         """Rows left in `sending` by a process that is gone (or whose lease ran out) become due again.
@@ -901,28 +892,6 @@ def _recorded() -> Any:
 
 
 _RECORD = _recorded()
-_RECORD_ATTEMPT = insert(_ATTEMPTS)
-
-
-class NotRecordedOneByOne(Exception):
-    """`Ledger.record_many` wrote nothing: record these outcomes one by one (`Ledger.record`)."""
-
-
-def _outcome_rows(delivery_id: int, state: State, *, now: datetime, reason: str | None = None,
-                  status_code: int | None = None, reference: str | None = None, message: str | None = None,
-                  response: str | None = None, next_attempt_at: datetime | None = None, failing: bool = False,
-                  ambiguous: int = 0, uncount: bool = False) -> tuple[dict[str, Any], dict[str, Any]]:
-    """`_RECORD`'s and `_RECORD_ATTEMPT`'s parameters for one outcome (messages redacted and capped)."""
-    message = redact(message)[:2000] if message else None
-    reason = redact(reason) if reason else None
-    delivered = state == State.DELIVERED
-    return ({"b_id": delivery_id, "b_state": str(state), "b_reason": reason, "b_status": status_code,
-             "b_reference": reference or None, "b_message": message,
-             "b_response": redact(response)[:2000] if response is not None else None,
-             "b_next": next_attempt_at, "b_now": now, "b_ambiguous": ambiguous, "b_uncount": int(uncount),
-             "b_failing": int(failing and not delivered), "b_delivered": int(delivered)},
-            {"delivery_id": delivery_id, "at": now, "state": str(state), "status_code": status_code,
-             "message": message or reason})
 
 
 def _insert(dialect: str, table: Any) -> Any:

@@ -41,11 +41,6 @@ class TroubledLedger(Ledger):
             self.troubled = claims[0].delivery_id
         return claims
 
-    def record_many(self, outcomes: Any, **kwargs: Any) -> None:
-        if self.failures and any(delivery_id == self.troubled for delivery_id, _, _ in outcomes):
-            raise LedgerUnavailable(self.path, "locked")  # as the locked ledger would; then each one by one
-        super().record_many(outcomes, **kwargs)
-
     def record(self, delivery_id: int, state: State, **kwargs: Any) -> None:
         if delivery_id == self.troubled and self.failures:
             self.failures -= 1
