@@ -256,6 +256,8 @@ class WooCommerce(Source):
             remembered = self._capabilities.get(MODIFIED_AFTER)
             if remembered is not None:
                 self._supports_modified = remembered == "true"
+                if not self._supports_modified:
+                    self._warn_legacy()
         if self._supports_modified is None and self._refused is None:
             known = False  # whether the store said (an OPTIONS answer listing the route's arguments)
             try:
@@ -275,12 +277,15 @@ class WooCommerce(Source):
             else:
                 self._supports_modified = True  # cannot tell: assume a current store
             if not self._supports_modified:
-                log.warning("WooCommerce at %s has no modified_after (WooCommerce < 5.8): polling by creation date "
-                            "with a %d-day look-back; an order paid later than that after creation will be missed "
-                            "— upgrade WooCommerce", self.store, LEGACY_LOOKBACK // 86400)
+                self._warn_legacy()
             if known and self._capabilities is not None:
                 self._capabilities.put(MODIFIED_AFTER, "true" if self._supports_modified else "false")
         return self._supports_modified is not False
+
+    def _warn_legacy(self) -> None:
+        log.warning("WooCommerce at %s has no modified_after (WooCommerce < 5.8): polling by creation date "
+                    "with a %d-day look-back; an order paid later than that after creation will be missed "
+                    "— upgrade WooCommerce", self.store, LEGACY_LOOKBACK // 86400)
 
     @property
     def extra_lookback(self) -> float:  # type: ignore[override]

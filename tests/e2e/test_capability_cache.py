@@ -76,3 +76,4 @@ def test_a_store_without_modified_after_is_remembered_as_such(legacy_wc: WooComm
     assert options(legacy_wc) == 1
     last = listings(legacy_wc)[-1]
     assert "modified_after" not in last and "after" in last  # polled by creation date without asking again
+    assert "has no modified_after" in second.err  # and still says so, once per process
