@@ -1040,4 +1040,5 @@ def _order_id(order: Order | Rejected) -> str:
     return order.order_id if isinstance(order, Rejected) else order.id
 
 
+from connector import capabilities as _capabilities  # noqa: E402, F401 - its table is in the ledger's metadata
 from connector import inbox as _inbox  # noqa: E402, F401 - its table is in the ledger's metadata

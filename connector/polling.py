@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from connector.capabilities import Capabilities
 from connector.ledger import Cursor, EnqueueResult, Ledger, utcnow
 from connector.sources.base import Estimate, Page, Source, SourceError
 
@@ -115,6 +116,7 @@ def poll(ledger: Ledger, source: Source, destinations: Sequence[str], *, lookbac
     """
     started = _second(now or utcnow())
     cursor = ledger.cursor(source.name, source.store, LIVE)
+    source.remember_in(Capabilities(ledger, source.name, source.store))  # a probe's answer kept for an hour
     reach = timedelta(seconds=max(lookback, source.extra_lookback))
     if cursor is None or cursor.position is None:
         since = started - reach

@@ -9,7 +9,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import tenacity
 
@@ -18,6 +18,9 @@ from connector.formats import duration
 from connector.orders import MalformedOrder, Order, Rejected
 from connector.redaction import redact
 from connector.sources.clock import StoreClock
+
+if TYPE_CHECKING:
+    from connector.capabilities import Capabilities
 
 log = logging.getLogger("connector.sources")
 
@@ -179,6 +182,10 @@ class Source(ABC):
     @abstractmethod
     def probe(self) -> str:
         """One harmless read proving the credentials and URL; returns a short description."""
+
+    def remember_in(self, capabilities: Capabilities) -> None:  # noqa: B027 - a hook, empty by design
+        """Where this source keeps what its capability probes told, across processes (the ledger, for an
+        hour: `connector.capabilities`). A source that probes nothing ignores it."""
 
     def not_polled(self, order: Order) -> str | None:
         """Why `poll` would never take `order` (its status is not configured for this source); None when it would."""

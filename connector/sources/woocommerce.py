@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import requests
@@ -53,10 +53,14 @@ from connector.sources.base import (
 from connector.sources.clock import StoreClock
 from connector.sources.woocommerce_weights import ProductWeights
 
+if TYPE_CHECKING:
+    from connector.capabilities import Capabilities
+
 log = logging.getLogger("connector.sources.woocommerce")
 
 PER_PAGE = 100
 LEGACY_LOOKBACK = timedelta(days=7).total_seconds()  # creation-date fallback for stores older than 5.8
+MODIFIED_AFTER = "modified_after"  # the capability the OPTIONS probe asks about (`connector.capabilities`)
 RESCANS = 3
 
 
@@ -155,6 +159,7 @@ class WooCommerce(Source):
             verify_ssl=self.trust.verify,
         )
         self._supports_modified: bool | None = None
+        self._capabilities: Capabilities | None = None  # the probe's answer across processes (the ledger)
         self.weights = ProductWeights(self._get)  # line weights from the catalogue, cached for this source's life
         self._refused: SourceConfigError | None = None  # a certificate failure met by the OPTIONS probe
 
@@ -241,9 +246,20 @@ class WooCommerce(Source):
 
     # -- windows -----------------------------------------------------------------------------
 
+    def remember_in(self, capabilities: Capabilities) -> None:
+        self._capabilities = capabilities
+
     def supports_modified_after(self) -> bool:
-        """WooCommerce ≥ 5.8 lists `modified_after` in the orders route's arguments (OPTIONS)."""
+        """WooCommerce ≥ 5.8 lists `modified_after` in the orders route's arguments (OPTIONS): asked once per
+        process, and not at all while the ledger holds an answer younger than an hour (`remember_in`)."""
+        if self._supports_modified is None and self._refused is None and self._capabilities is not None:
+            remembered = self._capabilities.get(MODIFIED_AFTER)
+            if remembered is not None:
+                self._supports_modified = remembered == "true"
+                if not self._supports_modified:
+                    self._warn_legacy()
         if self._supports_modified is None and self._refused is None:
+            known = False  # whether the store said (an OPTIONS answer listing the route's arguments)
             try:
                 response = self.api.options("orders")
                 body = response.json() if response.status_code == 200 else None
@@ -257,13 +273,19 @@ class WooCommerce(Source):
             if isinstance(body, dict) and body.get("endpoints"):
                 args = {k for e in body["endpoints"] for k in (e.get("args") or {})}
                 self._supports_modified = "modified_after" in args
+                known = True
             else:
                 self._supports_modified = True  # cannot tell: assume a current store
             if not self._supports_modified:
-                log.warning("WooCommerce at %s has no modified_after (WooCommerce < 5.8): polling by creation date "
-                            "with a %d-day look-back; an order paid later than that after creation will be missed "
-                            "— upgrade WooCommerce", self.store, LEGACY_LOOKBACK // 86400)
+                self._warn_legacy()
+            if known and self._capabilities is not None:
+                self._capabilities.put(MODIFIED_AFTER, "true" if self._supports_modified else "false")
         return self._supports_modified is not False
+
+    def _warn_legacy(self) -> None:
+        log.warning("WooCommerce at %s has no modified_after (WooCommerce < 5.8): polling by creation date "
+                    "with a %d-day look-back; an order paid later than that after creation will be missed "
+                    "— upgrade WooCommerce", self.store, LEGACY_LOOKBACK // 86400)
 
     @property
     def extra_lookback(self) -> float:  # type: ignore[override]

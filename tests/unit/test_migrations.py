@@ -20,8 +20,8 @@ def test_there_is_one_line_of_revisions_from_the_baseline() -> None:
     from alembic.script import ScriptDirectory
 
     script = ScriptDirectory.from_config(migrations.config())
-    assert [r.revision for r in script.walk_revisions("base", "heads")][::-1] == ["0001", "0002", "0003", "0004", "0005", "0006", "0007"]
-    assert migrations.head() == "0007"
+    assert [r.revision for r in script.walk_revisions("base", "heads")][::-1] == ["0001", "0002", "0003", "0004", "0005", "0006", "0007", "0008"]
+    assert migrations.head() == "0008"
 
 
 def test_a_new_ledger_is_built_by_the_migrations_and_matches_the_tables(database_url: str) -> None:
