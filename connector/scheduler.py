@@ -42,7 +42,7 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from types import FrameType
-from typing import Any
+from typing import Any, TypeVar
 
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -57,6 +57,8 @@ from connector.ledger import State, process_token, utcnow
 from connector.notify import Notifier
 from connector.polling import PollReport
 from connector.redaction import redact
+
+T = TypeVar("T")
 
 log = logging.getLogger("connector.service")
 
@@ -237,13 +239,8 @@ class Service:
         if self.stop.is_set():
             return
         self.resume_paused()
-        try:
-            report = self.app.deliver(stop=self.stop)
-        except LedgerUnavailable as exc:
-            log.error("delivery pass stopped: %s; the next pass tries again", exc)
-            return
-        except Exception:
-            log.exception("delivery pass failed unexpectedly; the next pass tries again")
+        report = self._guarded("delivery pass", lambda: self.app.deliver(stop=self.stop))
+        if report is None:
             return
         self.note_paused(report)
         delivered = report.count(State.DELIVERED)
@@ -258,15 +255,10 @@ class Service:
     def _intake_once(self) -> None:
         if self.stop.is_set() or self.app.intake is None:
             return
-        try:
-            report = self.app.intake.run_due(stop=self.stop)
-        except LedgerUnavailable as exc:
-            log.error("SoPost intake pass stopped: %s; the events wait in the inbox, the next pass tries again", exc)
-            return
-        except Exception:
-            log.exception("SoPost intake pass failed unexpectedly; the next pass tries again")
-            return
-        if report.states:
+        intake = self.app.intake
+        report = self._guarded("SoPost intake pass", lambda: intake.run_due(stop=self.stop),
+                               waiting="the events wait in the inbox")
+        if report is not None and report.states:
             log.info("sopost intake: %s", report.describe())
 
     def wake(self, job_id: str) -> None:
@@ -301,12 +293,18 @@ class Service:
     def _look_up(self) -> None:
         if self.stop.is_set():
             return
+        self._guarded("look-up pass", lambda: self.app.look_up(stop=self.stop))
+
+    @staticmethod
+    def _guarded(what: str, run: Callable[[], T], waiting: str = "") -> T | None:
+        """One pass of a job: its result, or None when it stopped; the next tick tries again either way."""
         try:
-            self.app.look_up(stop=self.stop)
+            return run()
         except LedgerUnavailable as exc:
-            log.error("look-up pass stopped: %s; the next pass tries again", exc)
+            log.error("%s stopped: %s; %sthe next pass tries again", what, exc, f"{waiting}, " if waiting else "")
         except Exception:
-            log.exception("look-up pass failed unexpectedly; the next pass tries again")
+            log.exception("%s failed unexpectedly; the next pass tries again", what)
+        return None
 
     def _watchdog(self) -> None:
         self.notifier.watchdog()
