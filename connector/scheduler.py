@@ -184,7 +184,10 @@ class Service:
         with self._wake_lock:
             self.stop.set()
         if self.listener is not None:
-            self.listener.stop()
+            try:
+                self.listener.stop()
+            except OSError:  # its sockets are closing anyway: a clean stop stays a clean stop (exit 0)
+                log.warning("the listener did not stop cleanly", exc_info=True)
         if self.scheduler.running:
             self.scheduler.shutdown(wait=True)
         released = self.release_claims()

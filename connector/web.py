@@ -24,6 +24,7 @@ answered in full, then every connection is closed; one still being received is c
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 import json
 import logging
@@ -33,6 +34,7 @@ import weakref
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -306,7 +308,7 @@ class Listener:
             return
         servers = self._servers()
         for listening in servers:  # in the I/O thread: stop accepting, close the listening socket
-            listening.trigger.pull_trigger(lambda listening=listening: wasyncore.dispatcher.close(listening))
+            _in_io_thread(listening, partial(wasyncore.dispatcher.close, listening))
         dispatcher = server.task_dispatcher
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline and self._busy(dispatcher):
@@ -314,7 +316,7 @@ class Listener:
         dispatcher.shutdown(cancel_pending=True, timeout=1)
         socket_map = getattr(server, "_map", None) if getattr(server, "_map", None) is not None else server.map
         if servers:
-            servers[0].trigger.pull_trigger(lambda: wasyncore.close_all(socket_map))
+            _in_io_thread(servers[0], lambda: wasyncore.close_all(socket_map))
         if thread is not None:
             thread.join(timeout=3)
             if thread.is_alive():
@@ -332,3 +334,13 @@ class Listener:
             return True
         return any(getattr(channel, "requests", None) or getattr(channel, "total_outbufs_len", 0)
                    for channel in self._map().values() if not isinstance(channel, BaseWSGIServer))
+
+
+def _in_io_thread(server: Any, thunk: Callable[[], Any]) -> None:
+    """Run `thunk` in the listener's I/O thread; here when its trigger is already closed (the loop is ending)."""
+    try:
+        server.trigger.pull_trigger(thunk)
+    except OSError:
+        log.debug("listener trigger closed; closing from this thread", exc_info=True)
+        with contextlib.suppress(OSError):  # already closed
+            thunk()
